@@ -1,0 +1,31 @@
+"""Raw primitives: X25519 + HKDF key agreement, AEAD, the mask PRG, Shamir sharing.
+
+You probably want the protocols in :mod:`secagg` instead. These building blocks are
+safe only when used the way the protocols use them (distinct labels per use, the
+session id bound into every derivation, fresh seeds per round); each module states
+the property it gives and nothing more.
+"""
+
+from secagg.primitives.aead import open_sealed, seal
+from secagg.primitives.entropy import Entropy, system_entropy
+from secagg.primitives.keyagreement import KeyPair, Label, agree, derive_key, hkdf_sha256
+from secagg.primitives.prg import expand, mask_dtype
+from secagg.primitives.shamir import PRIME, Share, reconstruct, split
+
+__all__ = [
+    "PRIME",
+    "Entropy",
+    "KeyPair",
+    "Label",
+    "Share",
+    "agree",
+    "derive_key",
+    "expand",
+    "hkdf_sha256",
+    "mask_dtype",
+    "open_sealed",
+    "reconstruct",
+    "seal",
+    "split",
+    "system_entropy",
+]

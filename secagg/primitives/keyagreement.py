@@ -1,0 +1,89 @@
+"""X25519 key agreement and HKDF-SHA256 key derivation.
+
+Security property: two parties holding X25519 key pairs derive the same 256-bit key,
+indistinguishable from random to anyone without one of the private keys. Every
+derived key binds a :class:`Label` (one per use, so a share-encryption key is never
+also a mask seed) and the session id (so keys never repeat across rounds).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from secagg.errors import KeyAgreementError
+from secagg.primitives.entropy import Entropy, system_entropy
+
+PUBLIC_KEY_BYTES = 32
+PRIVATE_KEY_BYTES = 32
+
+
+class Label(bytes, enum.Enum):
+    """HKDF ``info`` prefixes: one per use of a derived key."""
+
+    SHARE_ENCRYPTION = b"secagg/v1/share-encryption"
+    PAIRWISE_MASK = b"secagg/v1/pairwise-mask"
+    SELF_MASK = b"secagg/v1/self-mask"
+    ROUNDING = b"secagg/v1/stochastic-rounding"
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """An X25519 key pair; ``private`` is 32 raw bytes (it is what gets Shamir-shared)."""
+
+    private: bytes
+    public: bytes
+
+    @classmethod
+    def generate(cls, entropy: Entropy = system_entropy) -> KeyPair:
+        """Make a key pair from 32 bytes of ``entropy``."""
+        private = entropy(PRIVATE_KEY_BYTES)
+        return cls.from_private(private)
+
+    @classmethod
+    def from_private(cls, private: bytes) -> KeyPair:
+        """Rebuild a key pair from its 32-byte private key. Raises KeyAgreementError."""
+        if len(private) != PRIVATE_KEY_BYTES:
+            raise KeyAgreementError(f"X25519 private key must be 32 bytes, got {len(private)}")
+        key = X25519PrivateKey.from_private_bytes(private)
+        return cls(private=private, public=key.public_key().public_bytes_raw())
+
+    def __repr__(self) -> str:  # never print the private key
+        return f"KeyPair(public={self.public.hex()})"
+
+
+def agree(private: bytes, peer_public: bytes) -> bytes:
+    """Return the raw 32-byte X25519 shared secret.
+
+    Raises KeyAgreementError if either key has the wrong length or the shared secret is
+    all zeros (a low-order peer key, which would make the "secret" public).
+    """
+    if len(private) != PRIVATE_KEY_BYTES or len(peer_public) != PUBLIC_KEY_BYTES:
+        raise KeyAgreementError("X25519 keys must be 32 bytes each")
+    try:
+        shared = X25519PrivateKey.from_private_bytes(private).exchange(
+            X25519PublicKey.from_public_bytes(peer_public)
+        )
+    except ValueError as exc:  # cryptography refuses the all-zero output
+        raise KeyAgreementError("X25519 peer key gives an all-zero shared secret") from exc
+    if shared == bytes(len(shared)):
+        raise KeyAgreementError("X25519 peer key gives an all-zero shared secret")
+    return shared
+
+
+def hkdf_sha256(ikm: bytes, *, salt: bytes | None, info: bytes, length: int) -> bytes:
+    """RFC 5869 HKDF with SHA-256: ``length`` bytes (at most 255 * 32) from ``ikm``."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+
+
+def derive_key(shared: bytes, *, label: Label, session_id: bytes, length: int = 32) -> bytes:
+    """Derive a ``length``-byte key for one use (``label``) in one session.
+
+    ``info`` is the label followed by the session id, so keys for different uses or
+    sessions are independent even from the same shared secret.
+    """
+    return hkdf_sha256(shared, salt=None, info=label.value + session_id, length=length)
