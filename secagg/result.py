@@ -1,0 +1,78 @@
+"""What one aggregation round returns, whatever protocol ran it.
+
+Shared by the masking protocols, the Paillier protocol, the simulator, the CLI and the
+FedAvg loop, so that every backend reports the same fields.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+
+class Protocol(str, enum.Enum):
+    """Aggregation protocols; the value is the CLI name."""
+
+    SECAGG = "secagg"  # Bonawitz et al. 2017, complete graph
+    SECAGG_PLUS = "secagg+"  # Bell et al. 2020, k-regular graph with k = O(log n)
+    PAILLIER = "paillier"  # packed, DJN-accelerated Paillier
+    PAILLIER_NAIVE = "paillier-naive"  # phe's per-value encrypt: the baseline
+
+
+class DropStage(str, enum.Enum):
+    """The first message a dropped client fails to send (masking-protocol terms).
+
+    For Paillier, every stage before UNMASKING means "vanished before uploading its
+    ciphertexts"; UNMASKING means "vanished after uploading", which Paillier survives
+    trivially because clients take no part in decryption.
+    """
+
+    ADVERTISE_KEYS = "advertise"
+    SHARE_KEYS = "share"
+    MASKED_INPUT = "upload"
+    UNMASKING = "unmask"
+
+
+@dataclass(frozen=True)
+class RoundMetrics:
+    """Costs of one round. CPU times in seconds (thread CPU time), sizes in bytes."""
+
+    protocol: Protocol
+    clients: int
+    neighbours: int
+    threshold: int
+    dim: int
+    bits: int
+    modulus_bits: int
+    survivors: int
+    client_cpu_s: float  # median over the clients that took part
+    client_cpu_s_max: float
+    server_cpu_s: float
+    keyholder_cpu_s: float  # 0.0 for the masking protocols
+    stage_cpu_s: dict[str, float] = field(default_factory=dict)  # all parties, per stage
+    bytes_up_per_client: float = 0.0  # mean over clients that uploaded their input
+    bytes_down_per_client: float = 0.0
+    extrapolated: bool = False  # True when timings were scaled up from a measured subset
+
+    @property
+    def expansion_vs_float32(self) -> float:
+        """Upload bytes per client over the 4 * dim bytes of the float32 update."""
+        return self.bytes_up_per_client / (4 * self.dim) if self.dim else 0.0
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """The aggregate of the survivors and the round's costs.
+
+    ``aggregate`` is the protected vector summed over ``survivors`` in Z_{2^k} (layout of
+    :mod:`secagg.weighting`); ``mean`` is its dequantized weighted mean.
+    """
+
+    aggregate: npt.NDArray[np.unsignedinteger]
+    mean: npt.NDArray[np.float64]
+    total_weight: int
+    survivors: tuple[int, ...]
+    metrics: RoundMetrics
