@@ -1,0 +1,298 @@
+"""The masking protocol's messages, in the order they are sent, and their encoding.
+
+Every message carries the common header of :mod:`secagg.codec` (session id, round,
+sender, recipient; the server is party 0). ``decode`` takes the round's
+:class:`MaskingConfig` so that every count, id and vector length is checked against it
+before anything is used; anything irregular raises :class:`DecodeError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from secagg.bitpack import pack, packed_size, unpack
+from secagg.codec import SERVER_ID, Header, MessageType, Reader, Writer, check_ids, write_ids
+from secagg.errors import DecodeError
+from secagg.masking.config import MaskingConfig
+from secagg.primitives.aead import NONCE_BYTES, TAG_BYTES
+from secagg.primitives.keyagreement import PUBLIC_KEY_BYTES
+from secagg.primitives.shamir import ELEMENT_BYTES, PRIME
+
+# The sealed share plaintext: owner u32 | holder u32 | share of b_u | share of s_u^SK.
+SHARE_PLAINTEXT_BYTES = 4 + 4 + 2 * ELEMENT_BYTES
+SEALED_SHARE_BYTES = NONCE_BYTES + SHARE_PLAINTEXT_BYTES + TAG_BYTES
+
+
+def _check_client(value: int, config: MaskingConfig, what: str, sender: int | None) -> None:
+    if not 1 <= value <= config.num_clients:
+        raise DecodeError(f"{what} {value} is not a client id of this round", sender=sender)
+
+
+def _read_element(reader: Reader) -> int:
+    value = int.from_bytes(reader.fixed(ELEMENT_BYTES), "big")
+    if value >= PRIME:
+        raise DecodeError("share value outside the field", sender=reader.header.sender)
+    return value
+
+
+@dataclass(frozen=True)
+class AdvertiseKeys:
+    """Round 0, client -> server: the client's two X25519 public keys."""
+
+    TYPE: ClassVar[MessageType] = MessageType.ADVERTISE_KEYS
+    session_id: bytes  # the announce id: no keys are known yet
+    round: int
+    sender: int
+    encryption_key: bytes  # c_u^PK, for sealing shares
+    masking_key: bytes  # s_u^PK, for pairwise masks
+
+    def encode(self) -> bytes:
+        header = Header(self.TYPE, self.session_id, self.round, self.sender, SERVER_ID)
+        return Writer(header).fixed(self.encryption_key).fixed(self.masking_key).getvalue()
+
+    @classmethod
+    def decode(cls, data: bytes, config: MaskingConfig) -> AdvertiseKeys:
+        r = Reader(data, cls.TYPE)
+        h = r.header
+        _check_client(h.sender, config, "sender", h.sender)
+        if h.recipient != SERVER_ID:
+            raise DecodeError("AdvertiseKeys goes to the server", sender=h.sender)
+        c_pk, s_pk = r.fixed(PUBLIC_KEY_BYTES), r.fixed(PUBLIC_KEY_BYTES)
+        r.done()
+        return cls(h.session_id, h.round, h.sender, c_pk, s_pk)
+
+
+@dataclass(frozen=True)
+class KeyBroadcast:
+    """Round 0, server -> each client: every (id, encryption key, masking key) received."""
+
+    TYPE: ClassVar[MessageType] = MessageType.KEY_BROADCAST
+    session_id: bytes  # the announce id
+    round: int
+    recipient: int
+    keys: tuple[tuple[int, bytes, bytes], ...]  # sorted by id
+
+    def encode(self) -> bytes:
+        header = Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient)
+        w = Writer(header)
+        check_ids(tuple(cid for cid, _, _ in self.keys))
+        w.u32(len(self.keys))
+        for cid, c_pk, s_pk in self.keys:
+            w.u32(cid).fixed(c_pk).fixed(s_pk)
+        return w.getvalue()
+
+    @classmethod
+    def decode(cls, data: bytes, config: MaskingConfig) -> KeyBroadcast:
+        r = Reader(data, cls.TYPE)
+        h = r.header
+        if h.sender != SERVER_ID:
+            raise DecodeError("KeyBroadcast comes from the server", sender=h.sender)
+        _check_client(h.recipient, config, "recipient", h.sender)
+        n = r.count(config.num_clients)
+        keys = []
+        for _ in range(n):
+            cid = r.u32()
+            _check_client(cid, config, "key owner", h.sender)
+            keys.append((cid, r.fixed(PUBLIC_KEY_BYTES), r.fixed(PUBLIC_KEY_BYTES)))
+        r.done()
+        check_ids(tuple(k[0] for k in keys), h.sender)
+        return cls(h.session_id, h.round, h.recipient, tuple(keys))
+
+
+def _write_sealed(w: Writer, items: tuple[tuple[int, bytes], ...]) -> None:
+    check_ids(tuple(cid for cid, _ in items))
+    w.u32(len(items))
+    for cid, sealed in items:
+        if len(sealed) != SEALED_SHARE_BYTES:
+            raise DecodeError("sealed share has the wrong length")
+        w.u32(cid).fixed(sealed)
+
+
+def _read_sealed(r: Reader, config: MaskingConfig, what: str) -> tuple[tuple[int, bytes], ...]:
+    n = r.count(config.num_clients)
+    items = []
+    for _ in range(n):
+        cid = r.u32()
+        _check_client(cid, config, what, r.header.sender)
+        items.append((cid, r.fixed(SEALED_SHARE_BYTES)))
+    check_ids(tuple(c for c, _ in items), r.header.sender)
+    return tuple(items)
+
+
+@dataclass(frozen=True)
+class ShareKeys:
+    """Round 1, client -> server: one sealed share pair per neighbour."""
+
+    TYPE: ClassVar[MessageType] = MessageType.SHARE_KEYS
+    session_id: bytes
+    round: int
+    sender: int
+    sealed: tuple[tuple[int, bytes], ...]  # (recipient, nonce || ciphertext || tag)
+
+    def encode(self) -> bytes:
+        w = Writer(Header(self.TYPE, self.session_id, self.round, self.sender, SERVER_ID))
+        _write_sealed(w, self.sealed)
+        return w.getvalue()
+
+    @classmethod
+    def decode(cls, data: bytes, config: MaskingConfig) -> ShareKeys:
+        r = Reader(data, cls.TYPE)
+        h = r.header
+        _check_client(h.sender, config, "sender", h.sender)
+        if h.recipient != SERVER_ID:
+            raise DecodeError("ShareKeys goes to the server", sender=h.sender)
+        sealed = _read_sealed(r, config, "share recipient")
+        r.done()
+        return cls(h.session_id, h.round, h.sender, sealed)
+
+
+@dataclass(frozen=True)
+class ForwardedShares:
+    """Round 1, server -> each client: the sealed shares its neighbours addressed to it."""
+
+    TYPE: ClassVar[MessageType] = MessageType.FORWARDED_SHARES
+    session_id: bytes
+    round: int
+    recipient: int
+    sealed: tuple[tuple[int, bytes], ...]  # (original sender, sealed share)
+
+    def encode(self) -> bytes:
+        w = Writer(Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient))
+        _write_sealed(w, self.sealed)
+        return w.getvalue()
+
+    @classmethod
+    def decode(cls, data: bytes, config: MaskingConfig) -> ForwardedShares:
+        r = Reader(data, cls.TYPE)
+        h = r.header
+        if h.sender != SERVER_ID:
+            raise DecodeError("ForwardedShares comes from the server", sender=h.sender)
+        _check_client(h.recipient, config, "recipient", h.sender)
+        sealed = _read_sealed(r, config, "share sender")
+        r.done()
+        return cls(h.session_id, h.round, h.recipient, sealed)
+
+
+@dataclass(frozen=True, eq=False)
+class MaskedInput:
+    """Round 2, client -> server: y_u in Z_{2^k}^dim, bit-packed at k bits per element."""
+
+    TYPE: ClassVar[MessageType] = MessageType.MASKED_INPUT
+    session_id: bytes
+    round: int
+    sender: int
+    bits: int  # k
+    vector: npt.NDArray[np.unsignedinteger]
+
+    def encode(self) -> bytes:
+        w = Writer(Header(self.TYPE, self.session_id, self.round, self.sender, SERVER_ID))
+        packed = pack(self.vector, self.bits)
+        return w.u8(self.bits).u32(self.vector.size).fixed(packed).getvalue()
+
+    @classmethod
+    def decode(cls, data: bytes, config: MaskingConfig) -> MaskedInput:
+        r = Reader(data, cls.TYPE)
+        h = r.header
+        _check_client(h.sender, config, "sender", h.sender)
+        if h.recipient != SERVER_ID:
+            raise DecodeError("MaskedInput goes to the server", sender=h.sender)
+        bits, dim = r.u8(), r.u32()
+        if bits != config.modulus_bits or dim != config.dim:
+            raise DecodeError(
+                f"masked vector of {dim} x {bits} bits, expected "
+                f"{config.dim} x {config.modulus_bits}",
+                sender=h.sender,
+            )
+        payload = r.fixed(packed_size(dim, bits))
+        r.done()
+        try:
+            vector = unpack(payload, dim, bits)
+        except DecodeError as exc:
+            raise DecodeError(str(exc), sender=h.sender) from exc
+        return cls(h.session_id, h.round, h.sender, bits, vector)
+
+
+@dataclass(frozen=True)
+class UnmaskingRequest:
+    """Round 3, server -> each surviving client: whose self-mask share and whose key
+    share it should reveal. Not validated on construction: the client checks it."""
+
+    TYPE: ClassVar[MessageType] = MessageType.UNMASKING_REQUEST
+    session_id: bytes
+    round: int
+    recipient: int
+    survivors: tuple[int, ...]  # reveal shares of b_u for these
+    dropped: tuple[int, ...]  # reveal shares of s_u^SK for these
+
+    def encode(self) -> bytes:
+        w = Writer(Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient))
+        write_ids(w, self.survivors)
+        return write_ids(w, self.dropped).getvalue()
+
+    @classmethod
+    def decode(cls, data: bytes, config: MaskingConfig) -> UnmaskingRequest:
+        r = Reader(data, cls.TYPE)
+        h = r.header
+        if h.sender != SERVER_ID:
+            raise DecodeError("UnmaskingRequest comes from the server", sender=h.sender)
+        _check_client(h.recipient, config, "recipient", h.sender)
+        survivors, dropped = r.ids(config.num_clients), r.ids(config.num_clients)
+        r.done()
+        for cid in survivors + dropped:
+            _check_client(cid, config, "listed client", h.sender)
+        return cls(h.session_id, h.round, h.recipient, survivors, dropped)
+
+
+def _write_shares(w: Writer, items: tuple[tuple[int, int], ...]) -> None:
+    check_ids(tuple(cid for cid, _ in items))
+    w.u32(len(items))
+    for cid, value in items:
+        w.u32(cid).fixed(value.to_bytes(ELEMENT_BYTES, "big"))
+
+
+def _read_shares(r: Reader, config: MaskingConfig) -> tuple[tuple[int, int], ...]:
+    n = r.count(config.num_clients)
+    items = []
+    for _ in range(n):
+        cid = r.u32()
+        _check_client(cid, config, "share owner", r.header.sender)
+        items.append((cid, _read_element(r)))
+    check_ids(tuple(c for c, _ in items), r.header.sender)
+    return tuple(items)
+
+
+@dataclass(frozen=True)
+class UnmaskingResponse:
+    """Round 3, client -> server: the requested shares, by owner."""
+
+    TYPE: ClassVar[MessageType] = MessageType.UNMASKING_RESPONSE
+    session_id: bytes
+    round: int
+    sender: int
+    self_mask_shares: tuple[tuple[int, int], ...]  # (survivor, share of b_u)
+    key_shares: tuple[tuple[int, int], ...]  # (dropped client, share of s_u^SK)
+
+    def encode(self) -> bytes:
+        w = Writer(Header(self.TYPE, self.session_id, self.round, self.sender, SERVER_ID))
+        _write_shares(w, self.self_mask_shares)
+        _write_shares(w, self.key_shares)
+        return w.getvalue()
+
+    @classmethod
+    def decode(cls, data: bytes, config: MaskingConfig) -> UnmaskingResponse:
+        r = Reader(data, cls.TYPE)
+        h = r.header
+        _check_client(h.sender, config, "sender", h.sender)
+        if h.recipient != SERVER_ID:
+            raise DecodeError("UnmaskingResponse goes to the server", sender=h.sender)
+        b_shares, sk_shares = _read_shares(r, config), _read_shares(r, config)
+        r.done()
+        return cls(h.session_id, h.round, h.sender, b_shares, sk_shares)
+
+
+ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | UnmaskingResponse
+ServerMessage = KeyBroadcast | ForwardedShares | UnmaskingRequest

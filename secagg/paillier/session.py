@@ -1,0 +1,121 @@
+"""The Paillier round configuration and the session id that binds it.
+
+Security property: the session id is SHA-256 over a domain label, the round number,
+every configuration field and the public key, so a message from another round, another
+configuration or under another key fails the session check
+(:class:`~secagg.errors.SessionMismatchError`) instead of being summed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, field
+
+from secagg.codec import MAX_ID, SERVER_ID, check_ids
+from secagg.errors import ConfigurationError, DecodeError
+from secagg.paillier.djn import ExponentMode
+from secagg.paillier.keys import PRODUCTION_KEY_BITS, PublicKey
+from secagg.paillier.packing import PackingConfig
+from secagg.quantize import QuantizationConfig
+from secagg.weighting import protected_length
+
+SESSION_LABEL = b"secagg/v1/paillier-session\x00"
+
+
+@dataclass(frozen=True)
+class PaillierConfig:
+    """What every party of one Paillier round agrees on before it starts.
+
+    Parameters
+    ----------
+    round_number: u32 round counter, bound into the session id.
+    dim: coordinates of one update (the protected vector has ``dim + 1`` elements).
+    quantization: clip, bits and the n_max / w_max budget; its k is the slot width.
+    clients: the ids (nonzero, increasing) of the clients invited to the round.
+    key_holder: the client that generates the key pair and decrypts the aggregate.
+    key_bits: |n|, 2048 (default) or 3072.
+    exponent: DJN exponent length (see :class:`~secagg.paillier.djn.ExponentMode`).
+    allowed_key_bits: key sizes accepted; only tests pass anything but (2048, 3072).
+
+    Raises ConfigurationError for inconsistent fields and BitBudgetError when no slot
+    fits below n or more clients are invited than the budget's n_max.
+    """
+
+    round_number: int
+    dim: int
+    quantization: QuantizationConfig
+    clients: tuple[int, ...]
+    key_holder: int = 1
+    key_bits: int = 2048
+    exponent: ExponentMode = ExponentMode.HALF
+    allowed_key_bits: tuple[int, ...] = field(default=PRODUCTION_KEY_BITS, compare=False)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.round_number <= MAX_ID:
+            raise ConfigurationError("round number outside u32")
+        if not 1 <= self.dim < 2**32 - 1:
+            raise ConfigurationError("dim must be in 1..2^32-2")
+        if not self.clients:
+            raise ConfigurationError("a round needs at least one client")
+        try:
+            check_ids(self.clients)
+        except DecodeError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        if self.clients[-1] > MAX_ID:
+            raise ConfigurationError("client id outside u32")
+        if len(self.clients) > self.quantization.max_clients:
+            raise ConfigurationError(
+                f"{len(self.clients)} clients exceed the budget's n_max "
+                f"{self.quantization.max_clients}: their sum could overflow a slot"
+            )
+        if self.key_holder == SERVER_ID or self.key_holder not in self.clients:
+            raise ConfigurationError("the key holder must be one of the round's clients")
+        if self.key_bits not in self.allowed_key_bits or self.key_bits % 16:
+            raise ConfigurationError(f"key size {self.key_bits} not in {self.allowed_key_bits}")
+        self.packing  # noqa: B018 - raises BitBudgetError now rather than later
+
+    @property
+    def packing(self) -> PackingConfig:
+        return PackingConfig.for_budget(self.quantization, self.key_bits)
+
+    @property
+    def length(self) -> int:
+        """Elements of the protected vector [w*q, w]."""
+        return protected_length(self.dim)
+
+    @property
+    def ciphertexts(self) -> int:
+        """Ciphertexts per upload."""
+        return self.packing.plaintexts(self.length)
+
+    def encode(self) -> bytes:
+        """Canonical bytes of every field (for the session id)."""
+        q = self.quantization
+        parts = [
+            struct.pack(
+                ">IIdBIIBIIB",
+                self.round_number,
+                self.dim,
+                q.clip,
+                q.bits,
+                q.max_clients,
+                q.max_weight,
+                q.k,
+                self.key_holder,
+                self.key_bits,
+                int(self.exponent),
+            ),
+            struct.pack(">I", len(self.clients)),
+            b"".join(struct.pack(">I", c) for c in self.clients),
+        ]
+        return b"".join(parts)
+
+
+def session_id(config: PaillierConfig, public: PublicKey) -> bytes:
+    """SHA-256(label || config || n): the 32-byte id every message of the round carries."""
+    n_bytes = public.to_bytes()
+    digest = hashlib.sha256(SESSION_LABEL)
+    digest.update(config.encode())
+    digest.update(struct.pack(">I", len(n_bytes)) + n_bytes)
+    return digest.digest()
