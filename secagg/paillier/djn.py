@@ -1,4 +1,4 @@
-"""Fast Paillier encryption: the Damgård–Jurik–Nielsen fixed-base form on gmpy2.
+"""Fast Paillier encryption: the Damgard-Jurik-Nielsen fixed-base form on gmpy2.
 
 Raw Paillier arithmetic: you probably want :mod:`secagg.paillier.protocol` instead.
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import gmpy2
 import numpy as np
@@ -47,7 +47,8 @@ class PublicKeyMessage:
             raise DecodeError("header type is not PAILLIER_PUBLIC_KEY")
         if self.n <= 0:
             raise DecodeError("modulus must be positive")
-        return Writer(self.header).var(self.n.to_bytes((self.n.bit_length() + 7) // 8, "big")).getvalue()
+        raw = self.n.to_bytes((self.n.bit_length() + 7) // 8, "big")
+        return Writer(self.header).var(raw).getvalue()
 
     @classmethod
     def decode(cls, data: bytes) -> PublicKeyMessage:
@@ -55,7 +56,9 @@ class PublicKeyMessage:
         raw = reader.var(MAX_KEY_BYTES)
         reader.done()
         if not raw or raw[0] == 0:
-            raise DecodeError("modulus empty or with a leading zero byte", sender=reader.header.sender)
+            raise DecodeError(
+                "modulus empty or with a leading zero byte", sender=reader.header.sender
+            )
         return cls(reader.header, int.from_bytes(raw, "big"))
 
 
@@ -67,7 +70,7 @@ class _CiphertextVector:
     width: int
     blob: bytes
 
-    _TYPE = MessageType.PAILLIER_CIPHERTEXTS
+    _TYPE: ClassVar[MessageType] = MessageType.PAILLIER_CIPHERTEXTS
 
     @property
     def count(self) -> int:
@@ -111,14 +114,14 @@ class _CiphertextVector:
 class CiphertextsMessage(_CiphertextVector):
     """One client's packed, encrypted protected vector, sent to the server."""
 
-    _TYPE = MessageType.PAILLIER_CIPHERTEXTS
+    _TYPE: ClassVar[MessageType] = MessageType.PAILLIER_CIPHERTEXTS
 
 
 @dataclass(frozen=True)
 class DecryptionRequest(_CiphertextVector):
     """The server's aggregate ciphertexts (and nothing else), sent to the key holder."""
 
-    _TYPE = MessageType.PAILLIER_DECRYPTION_REQUEST
+    _TYPE: ClassVar[MessageType] = MessageType.PAILLIER_DECRYPTION_REQUEST
 
 
 @dataclass(frozen=True)
