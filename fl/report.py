@@ -1,0 +1,187 @@
+"""What a run shows people: the per-round table, results.json, rounds.csv, accuracy.png.
+
+Table columns (see docs/fl.md): test accuracy after the round, test loss, survivors
+of the sampled clients, client crypto CPU ms (median client), server crypto CPU ms
+(plus key-holder ms for Paillier), KiB uploaded per client, and the overhead: crypto
+ms on the critical path over the CPU ms of the plain weighted mean of the same updates.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from fl.rounds import RoundRecord, RunResult
+
+ACCURACY_TOLERANCE_PP = 0.5  # the promise: secure within 0.5 points of plain
+
+_COLUMNS = ("round", "acc %", "loss", "survivors", "client ms", "server ms", "KiB up", "overhead")
+_WIDTHS = (5, 6, 6, 9, 9, 9, 8, 9)
+_KEYHOLDER = ("keyholder ms", 12)
+
+
+def _with_keyholder(backend: str) -> bool:
+    return backend.startswith("paillier")
+
+
+def table_header(backend: str) -> str:
+    """The column titles (and a rule under them) for ``backend``'s table."""
+    cols = list(zip(_COLUMNS, _WIDTHS, strict=True))
+    if _with_keyholder(backend):
+        cols.insert(6, _KEYHOLDER)
+    head = "  ".join(title.rjust(width) for title, width in cols)
+    return f"{head}\n{'-' * len(head)}"
+
+
+def table_row(record: RoundRecord, backend: str, sampled: int) -> str:
+    """One round as a table line; a skipped round says so."""
+    surv = f"{record.survivors}/{sampled}"
+    if record.skipped:
+        return (
+            f"{record.round:>5}  {100 * record.accuracy:6.2f}  {record.loss:6.3f}  "
+            f"{surv:>9}  skipped: too few survivors"
+        )
+    cells = [
+        f"{record.round:>5}",
+        f"{100 * record.accuracy:6.2f}",
+        f"{record.loss:6.3f}",
+        f"{surv:>9}",
+        f"{record.client_crypto_ms:9.1f}",
+        f"{record.server_crypto_ms:9.1f}",
+        f"{record.bytes_up_per_client / 1024:8.1f}",
+        f"{_times(record.overhead):>9}",
+    ]
+    if _with_keyholder(backend):
+        cells.insert(6, f"{record.keyholder_crypto_ms:12.1f}")
+    return "  ".join(cells)
+
+
+def _times(x: float) -> str:
+    if not math.isfinite(x):
+        return "-"
+    return f"{x:,.0f}x" if x >= 10 else f"{x:.1f}x"
+
+
+def _finite(x: Any) -> Any:
+    # JSON has no Infinity or NaN: a value that is not a number becomes null.
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def record_to_dict(record: RoundRecord) -> dict[str, Any]:
+    d = asdict(record)
+    d["excluded"] = {str(k): v for k, v in record.excluded.items()}
+    d["sampled"] = list(record.sampled)
+    d["dropped"] = list(record.dropped)
+    return {k: _finite(v) for k, v in d.items()}
+
+
+def summarize(run: RunResult) -> dict[str, Any]:
+    """Final accuracy and mean per-round costs over the rounds that completed."""
+    done = [r for r in run.rounds if not r.skipped]
+
+    def mean(attr: str) -> float | None:
+        vals = [getattr(r, attr) for r in done if math.isfinite(getattr(r, attr))]
+        return sum(vals) / len(vals) if vals else None
+
+    return {
+        "final_accuracy": run.final_accuracy,
+        "final_loss": run.rounds[-1].loss if run.rounds else run.initial.loss,
+        "rounds_completed": len(done),
+        "rounds_skipped": len(run.rounds) - len(done),
+        "mean_client_crypto_ms": mean("client_crypto_ms"),
+        "mean_server_crypto_ms": mean("server_crypto_ms"),
+        "mean_keyholder_crypto_ms": mean("keyholder_crypto_ms"),
+        "mean_bytes_up_per_client": mean("bytes_up_per_client"),
+        "mean_overhead": mean("overhead"),
+        "max_error_vs_plain": max((r.max_error_vs_plain for r in done), default=0.0),
+        "clipped_coordinates": sum(r.clipped for r in done),
+    }
+
+
+def run_to_dict(run: RunResult) -> dict[str, Any]:
+    return {
+        "backend": run.backend,
+        "n_params": run.n_params,
+        "client_sizes": list(run.client_sizes),
+        "initial": {"accuracy": run.initial.accuracy, "loss": run.initial.loss},
+        "rounds": [record_to_dict(r) for r in run.rounds],
+        "summary": summarize(run),
+    }
+
+
+def compare_runs(secure: RunResult, plain: RunResult) -> dict[str, Any]:
+    """Accuracy gaps, in percentage points, between a secure run and plain."""
+    gaps = [
+        100 * abs(s.accuracy - p.accuracy) for s, p in zip(secure.rounds, plain.rounds, strict=True)
+    ]
+    final_gap = 100 * abs(secure.final_accuracy - plain.final_accuracy)
+    return {
+        "backend": secure.backend,
+        "reference": plain.backend,
+        "final_accuracy_gap_pp": final_gap,
+        "max_accuracy_gap_pp": max(gaps, default=0.0),
+        "tolerance_pp": ACCURACY_TOLERANCE_PP,
+        "within_tolerance": final_gap <= ACCURACY_TOLERANCE_PP,
+    }
+
+
+def write_json(path: Path, run: RunResult, reference: RunResult | None = None) -> None:
+    """results.json: config, the run's ``rounds`` and summary, and with ``--compare`` the
+    plain reference run and the comparison."""
+    doc: dict[str, Any] = {"config": asdict(run.config), **run_to_dict(run)}
+    if reference is not None:
+        doc["reference"] = run_to_dict(reference)
+        doc["comparison"] = compare_runs(run, reference)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+_CSV_FIELDS = (
+    "backend", "round", "accuracy", "loss", "survivors", "skipped", "client_crypto_ms",
+    "server_crypto_ms", "keyholder_crypto_ms", "bytes_up_per_client", "plain_agg_ms",
+    "overhead", "max_error_vs_plain",
+)
+
+
+def write_csv(path: Path, runs: Sequence[RunResult]) -> None:
+    """rounds.csv: one line per (backend, round)."""
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=_CSV_FIELDS)
+        writer.writeheader()
+        for run in runs:
+            for r in run.rounds:
+                row = record_to_dict(r)
+                writer.writerow({"backend": run.backend, **{k: row[k] for k in _CSV_FIELDS[1:]}})
+
+
+def plot_accuracy(path: Path, runs: Sequence[RunResult]) -> None:
+    """accuracy.png: test accuracy per round, one curve per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    for run, style in zip(runs, ("-o", "--s", ":^"), strict=False):
+        xs = [0] + [r.round for r in run.rounds]
+        ys = [100 * run.initial.accuracy] + [100 * r.accuracy for r in run.rounds]
+        ax.plot(xs, ys, style, markersize=3, label=run.backend)
+    cfg = runs[0].config
+    ax.set_title(
+        f"FedAvg on {cfg.dataset}: {cfg.clients} clients, {cfg.clients_per_round}/round, "
+        f"alpha={cfg.alpha}, dropout={cfg.dropout}",
+        fontsize=9,
+    )
+    ax.set_xlabel("round")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

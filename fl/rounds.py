@@ -1,0 +1,207 @@
+"""The FedAvg loop: sample, train locally, aggregate (securely), step, evaluate.
+
+Each round:
+
+1. sample ``clients_per_round`` of the clients;
+2. each trains a copy of the global model on its shard and returns its delta as a flat
+   float32 vector, weighted by its sample count;
+3. each sampled client drops with probability ``dropout``, at ``dropout_stage``;
+4. the aggregator returns the weighted mean of the counted deltas (secure backends:
+   quantize, mask or encrypt, sum, unmask or decrypt, dequantize);
+5. global += server_lr * mean; evaluate on the held-out test set.
+
+When too few clients survive the aggregator raises AbortError: the round is skipped with
+a log line and the model stays as it was.
+
+Sampling, dropouts and batch orders come from numpy/torch generators seeded by (seed,
+round, client): two runs with one seed on two backends see the same clients, dropouts
+and batches, so their only difference is the aggregation itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from fl.aggregator import Aggregator, make_aggregator
+from fl.config import FLConfig
+from fl.data import Dataset, dirichlet_partition, load_dataset
+from fl.flatten import flatten, restore
+from fl.model import build_model
+from fl.train import Evaluation, evaluate, local_update
+from secagg.errors import AbortError
+from secagg.result import DropStage
+
+log = logging.getLogger(__name__)
+
+# (round, client id, delta) -> the delta actually sent; for fault injection in tests.
+UpdateHook = Callable[[int, int, npt.NDArray[np.float32]], npt.NDArray[np.float32]]
+
+_SAMPLING, _DROPOUT = 1, 2  # stream tags: sampling and dropouts draw independently
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """What one round did and cost. Client ids are indices into the partition."""
+
+    round: int
+    accuracy: float  # test accuracy after the round, a fraction
+    loss: float  # test cross-entropy after the round
+    train_loss: float  # mean local training loss of the sampled clients
+    sampled: tuple[int, ...]
+    survivors: int  # clients whose update is in the mean
+    dropped: tuple[int, ...]  # simulated dropouts and excluded clients
+    excluded: Mapping[int, str] = field(default_factory=dict)  # client -> reason
+    skipped: bool = False
+    skip_reason: str = ""
+    client_crypto_ms: float = 0.0
+    client_crypto_ms_max: float = 0.0
+    server_crypto_ms: float = 0.0
+    keyholder_crypto_ms: float = 0.0
+    bytes_up_per_client: float = 0.0
+    plain_agg_ms: float = 0.0
+    overhead: float = 0.0  # crypto ms / plain aggregation ms
+    max_error_vs_plain: float = 0.0
+    quantization_bound: float = 0.0
+    clipped: int = 0
+    max_abs_update: float = 0.0
+    train_s: float = 0.0  # wall time of local training, all sampled clients
+    aggregate_s: float = 0.0  # wall time of the aggregation call
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A whole FedAvg run."""
+
+    backend: str
+    config: FLConfig
+    n_params: int
+    client_sizes: tuple[int, ...]
+    initial: Evaluation
+    rounds: tuple[RoundRecord, ...]
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.rounds[-1].accuracy if self.rounds else self.initial.accuracy
+
+
+def _round_rng(seed: int, round_number: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, round_number, stream])
+
+
+def _client_seed(seed: int, round_number: int, client: int) -> int:
+    return int(np.random.SeedSequence([seed, round_number, client, 3]).generate_state(1)[0])
+
+
+def run_fedavg(
+    config: FLConfig,
+    *,
+    aggregator: Aggregator | None = None,
+    dataset: Dataset | None = None,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    update_hook: UpdateHook | None = None,
+) -> RunResult:
+    """Train with FedAvg as ``config`` says and return every round's record.
+
+    ``aggregator`` defaults to the one ``config.backend`` names; ``dataset`` to
+    ``config.dataset`` loaded from disk; ``on_round`` is called after every round (the
+    CLI prints the table row there).
+    """
+    if aggregator is None:
+        aggregator = make_aggregator(
+            config.backend, clip=config.clip, bits=config.bits, key_bits=config.key_bits,
+            neighbours=config.neighbours, threshold=config.threshold,
+        )
+    if dataset is None:
+        dataset = load_dataset(config.dataset, test_fraction=config.test_fraction,
+                               seed=config.seed)
+    shards = dirichlet_partition(dataset.train_y, config.clients, config.alpha, config.seed)
+    model = build_model(config.model, dataset.image_shape, dataset.n_classes, seed=config.seed)
+    weights_now = flatten(model, include_buffers=False).astype(np.float64)
+    initial = evaluate(model, dataset.test_x, dataset.test_y)
+    log.info(
+        "%s: %d clients (sizes %d..%d), %d parameters, initial accuracy %.4f",
+        aggregator.name, config.clients, min(map(len, shards)), max(map(len, shards)),
+        weights_now.size, initial.accuracy,
+    )
+    records: list[RoundRecord] = []
+    last = initial
+    for r in range(1, config.rounds + 1):
+        sampled = np.sort(
+            _round_rng(config.seed, r, _SAMPLING).choice(
+                config.clients, config.clients_per_round, replace=False
+            )
+        )
+        drop_draw = _round_rng(config.seed, r, _DROPOUT).random(len(sampled))
+        dropouts: dict[int, DropStage] = {
+            pos: config.drop_stage for pos in np.flatnonzero(drop_draw < config.dropout).tolist()
+        }
+
+        start = time.perf_counter()
+        deltas: list[npt.NDArray[np.float32]] = []
+        counts: list[int] = []
+        train_losses: list[float] = []
+        for client in sampled.tolist():
+            shard = shards[client]
+            upd = local_update(
+                model, dataset.train_x[shard], dataset.train_y[shard],
+                epochs=config.local_epochs, batch_size=config.batch_size, lr=config.lr,
+                seed=_client_seed(config.seed, r, client),
+            )
+            delta = upd.delta if update_hook is None else update_hook(r, client, upd.delta)
+            deltas.append(delta)
+            counts.append(upd.n_samples)
+            train_losses.append(upd.train_loss)
+        train_s = time.perf_counter() - start
+        train_loss = float(np.mean(train_losses))
+
+        start = time.perf_counter()
+        try:
+            agg = aggregator.aggregate(deltas, counts, dropouts=dropouts, round_number=r)
+        except AbortError as exc:
+            reason = f"{len(sampled) - len(dropouts)} of {len(sampled)} sampled clients " \
+                     f"survived: {exc}"
+            log.warning("round %d skipped: %s", r, reason)
+            ids = sampled.tolist()
+            record = RoundRecord(
+                round=r, accuracy=last.accuracy, loss=last.loss, train_loss=train_loss,
+                sampled=tuple(ids), survivors=len(sampled) - len(dropouts),
+                dropped=tuple(ids[p] for p in sorted(dropouts)), skipped=True,
+                skip_reason=reason, train_s=train_s,
+                aggregate_s=time.perf_counter() - start,
+            )
+        else:
+            aggregate_s = time.perf_counter() - start
+            weights_now = weights_now + config.server_lr * agg.mean
+            restore(model, weights_now, include_buffers=False)
+            last = evaluate(model, dataset.test_x, dataset.test_y)
+            ids = sampled.tolist()
+            m = agg.metrics
+            record = RoundRecord(
+                round=r, accuracy=last.accuracy, loss=last.loss, train_loss=train_loss,
+                sampled=tuple(ids), survivors=m.survivors,
+                dropped=tuple(ids[p] for p in m.dropped),
+                excluded={ids[p]: why for p, why in m.excluded.items()},
+                client_crypto_ms=m.client_crypto_ms, client_crypto_ms_max=m.client_crypto_ms_max,
+                server_crypto_ms=m.server_crypto_ms, keyholder_crypto_ms=m.keyholder_crypto_ms,
+                bytes_up_per_client=m.bytes_up_per_client, plain_agg_ms=m.plain_ms,
+                overhead=m.overhead, max_error_vs_plain=m.max_error_vs_plain,
+                quantization_bound=m.quantization_bound, clipped=m.clipped,
+                max_abs_update=m.max_abs_update, train_s=train_s, aggregate_s=aggregate_s,
+            )
+        records.append(record)
+        if on_round is not None:
+            on_round(record)
+    return RunResult(
+        backend=aggregator.name,
+        config=config,
+        n_params=int(weights_now.size),
+        client_sizes=tuple(len(s) for s in shards),
+        initial=initial,
+        rounds=tuple(records),
+    )
