@@ -104,17 +104,19 @@ def quantize(
     Raises InputError for a non-vector and NonFiniteInputError for NaN or Inf.
     """
     arr = _check_update(x)
-    scaled = np.clip(arr, -config.clip, config.clip).astype(np.float64)
+    scaled = np.empty(arr.size, dtype=np.float64)
+    np.clip(arr, -config.clip, config.clip, out=scaled)
     scaled += config.clip
-    scaled *= config.levels / (2 * config.clip)
-    np.clip(scaled, 0.0, config.levels, out=scaled)
-    # Uniform in [0, 1) with 32-bit resolution: the rounding bias is below 2^-32 levels.
-    noise = expand(entropy(32), arr.size, 32, Label.ROUNDING.value)
-    scaled += noise * (1.0 / 2**32)
-    np.floor(scaled, out=scaled)
-    np.minimum(scaled, config.levels, out=scaled)
-    return scaled.astype(mask_dtype(config.k))
-
+    # Scale to [0, 2^b - 1] and by 2^32 in one pass, add 32-bit uniform noise u, scale
+    # back and truncate: floor(v + u / 2^32), rounding up with probability frac(v) to
+    # within 2^-32. Scaling by powers of two is exact; the addition rounds by at most
+    # 2^(b-21) units of u, so the bias stays below 2^(b-53) levels.
+    scaled *= config.levels / (2 * config.clip) * 2.0**32
+    scaled += expand(entropy(16), arr.size, 32, Label.ROUNDING.value)
+    scaled *= 2.0**-32
+    q = scaled.astype(mask_dtype(config.k))  # truncation = floor: all values are >= 0
+    np.minimum(q, q.dtype.type(config.levels), out=q)
+    return q
 
 def dequantize(
     total: npt.NDArray[np.unsignedinteger], weight: int, config: QuantizationConfig

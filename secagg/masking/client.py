@@ -215,12 +215,11 @@ class MaskingClient:
 
         if self._mask_keys is None:
             raise StageError("keys missing")
-        acc = vector.copy()
-        masks.add_self_mask(acc, self._self_seed, self._session, self.id, k, +1)
-        for peer in held:
+        terms = [masks.self_mask(self._self_seed, self._session, self.id, +1)]
+        for peer in sorted(held):
             seed = masks.pairwise_seed(self._mask_keys.private, self._peer_keys[peer][1], self._session)
-            masks.add_pairwise_mask(acc, seed, self._session, self.id, peer, k, +1)
-        masks.reduce(acc, k)
+            terms.append(masks.pairwise_mask(seed, self._session, self.id, peer, +1))
+        acc = masks.apply(vector.copy(), terms, k)
 
         self._held, self._live = held, frozenset(held)
         self._self_seed = b""  # no longer needed: the server recovers it from shares

@@ -4,17 +4,22 @@ sign(u, v) is +1 when u < v and -1 otherwise, so the pairwise masks of two live
 neighbours cancel in the sum; the server removes the self masks of survivors (from
 reconstructed b_u) and the dangling pairwise masks of dropped clients (from their
 reconstructed s_u^SK). All arithmetic wraps in uint32/uint64 and is reduced mod 2^k once.
+
+Seeds are 128 bits (AES-128-CTR): X25519 gives about 128-bit security, so a longer mask
+key would add cost without adding security. Every seed is derived through HKDF with the
+session id, so masks never repeat across rounds.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
 
 from secagg.primitives.keyagreement import Label, agree, derive_key
-from secagg.primitives.prg import expand, mask_dtype
+from secagg.primitives.prg import accumulate, mask_dtype
 
 Vector = npt.NDArray[np.unsignedinteger]
 
@@ -31,28 +36,42 @@ def reduce(acc: Vector, bits: int) -> Vector:
     return acc
 
 
+SEED_BYTES = 16
+
+
 def pairwise_seed(private: bytes, peer_public: bytes, session: bytes) -> bytes:
-    """s_uv: the 256-bit seed two neighbours share, bound to the session."""
-    return derive_key(agree(private, peer_public), label=Label.PAIRWISE_MASK, session_id=session)
+    """s_uv: the 128-bit seed two neighbours share, bound to the session."""
+    shared = agree(private, peer_public)
+    return derive_key(shared, label=Label.PAIRWISE_MASK, session_id=session, length=SEED_BYTES)
 
 
-def add_self_mask(acc: Vector, seed: bytes, session: bytes, owner: int, bits: int, sign: int) -> None:
-    """acc += sign * PRG(b_owner)."""
+def self_mask_seed(b_u: bytes, session: bytes) -> bytes:
+    """The 128-bit PRG key of b_u (a 32-byte Shamir-shared secret), bound to the session."""
+    return derive_key(b_u, label=Label.SELF_MASK, session_id=session, length=SEED_BYTES)
+
+
+class MaskTerm:
+    """One mask to add to an accumulator: sign * PRG(seed) with a per-use context."""
+
+    __slots__ = ("context", "seed", "sign")
+
+    def __init__(self, seed: bytes, context: bytes, sign: int) -> None:
+        self.seed, self.context, self.sign = seed, context, sign
+
+
+def self_mask(b_u: bytes, session: bytes, owner: int, sign: int) -> MaskTerm:
+    """+-PRG(b_owner)."""
     context = Label.SELF_MASK.value + session + struct.pack(">I", owner)
-    _accumulate(acc, expand(seed, acc.size, bits, context), sign)
+    return MaskTerm(self_mask_seed(b_u, session), context, sign)
 
 
-def add_pairwise_mask(
-    acc: Vector, seed: bytes, session: bytes, me: int, peer: int, bits: int, sign: int
-) -> None:
-    """acc += sign * sign(me, peer) * PRG(s_{me,peer}): ``sign`` = +1 masks, -1 unmasks."""
+def pairwise_mask(seed: bytes, session: bytes, me: int, peer: int, sign: int) -> MaskTerm:
+    """sign * sign(me, peer) * PRG(s_{me,peer}): ``sign`` = +1 masks, -1 unmasks."""
     context = Label.PAIRWISE_MASK.value + session + struct.pack(">II", min(me, peer), max(me, peer))
-    direction = sign if me < peer else -sign
-    _accumulate(acc, expand(seed, acc.size, bits, context), direction)
+    return MaskTerm(seed, context, sign if me < peer else -sign)
 
 
-def _accumulate(acc: Vector, mask: Vector, sign: int) -> None:
-    if sign > 0:
-        np.add(acc, mask, out=acc)
-    else:
-        np.subtract(acc, mask, out=acc)
+def apply(acc: Vector, terms: Iterable[MaskTerm], bits: int) -> Vector:
+    """acc += every term, then reduce mod 2^bits; in place, chunked for the cache."""
+    accumulate(acc, [(t.seed, t.context, t.sign) for t in terms])
+    return reduce(acc, bits)

@@ -293,15 +293,16 @@ class MaskingServer:
                 raise self._abort(f"reconstructed key of client {cid} does not match its public key")
 
         total = masks.zeros(dim, k)
+        terms = []
         for cid in survivors:
             np.add(total, self._inputs[cid].vector, out=total)
-            masks.add_self_mask(total, self_seeds[cid], self._session, cid, k, -1)
+            terms.append(masks.self_mask(self_seeds[cid], self._session, cid, -1))
         for cid in dropped:
             for peer in sorted(self._graph[cid] & set(survivors)):
                 seed = masks.pairwise_seed(private_keys[cid], self._keys[peer][1], self._session)
                 # remove the mask ``peer`` added against ``cid``
-                masks.add_pairwise_mask(total, seed, self._session, peer, cid, k, -1)
-        masks.reduce(total, k)
+                terms.append(masks.pairwise_mask(seed, self._session, peer, cid, -1))
+        masks.apply(total, terms, k)
         self.stage = ServerStage.DONE
         return MaskingOutcome(total, tuple(survivors), tuple(dropped))
 

@@ -13,6 +13,7 @@ never yields the same keystream in two sessions or for two uses.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -20,8 +21,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from secagg.errors import ConfigurationError, CryptoError
 
-SEED_SIZES = (16, 32)
+SEED_SIZES = (16, 32)  # AES-128 or AES-256
 MAX_BITS = 64
+CHUNK_ELEMENTS = 1 << 15  # 128-256 KiB of keystream per step: stays in L2 cache
 
 
 def mask_dtype(bits: int) -> type[np.unsignedinteger]:
@@ -64,3 +66,40 @@ def expand(seed: bytes, n: int, bits: int, context: bytes) -> npt.NDArray[np.uns
     if bits not in (32, 64):
         words &= dtype((1 << bits) - 1)
     return words
+
+
+def _stream(seed: bytes, context: bytes) -> object:
+    if len(seed) not in SEED_SIZES:
+        raise CryptoError(f"PRG seed must be 16 or 32 bytes, got {len(seed)}")
+    return Cipher(algorithms.AES(seed), modes.CTR(_counter_block(context))).encryptor()
+
+
+def accumulate(
+    acc: npt.NDArray[np.unsignedinteger],
+    terms: Sequence[tuple[bytes, bytes, int]],
+) -> None:
+    """acc += sum(sign * expand(seed, len(acc), bits, context)) in the dtype's wrap-around.
+
+    ``terms`` holds (seed, context, sign) with sign +1 or -1. Equivalent to expanding
+    each term and adding it, but walks the vector in cache-sized chunks so that each
+    chunk of keystream is added while still in cache. The caller reduces mod 2^k.
+    """
+    if acc.ndim != 1 or acc.dtype not in (np.dtype(np.uint32), np.dtype(np.uint64)):
+        raise ConfigurationError("accumulator must be a 1-D uint32 or uint64 vector")
+    if any(sign not in (1, -1) for _, _, sign in terms):
+        raise ConfigurationError("mask signs must be +1 or -1")
+    streams = [(_stream(seed, context), sign) for seed, context, sign in terms]
+    itemsize = acc.dtype.itemsize
+    le = acc.dtype.newbyteorder("<")
+    zeros = bytes(CHUNK_ELEMENTS * itemsize)
+    scratch = np.empty(CHUNK_ELEMENTS * itemsize + 15, dtype=np.uint8)
+    for start in range(0, acc.size, CHUNK_ELEMENTS):
+        part = acc[start : start + CHUNK_ELEMENTS]
+        nbytes = part.size * itemsize
+        words = scratch[:nbytes].view(le)
+        for encryptor, sign in streams:
+            encryptor.update_into(zeros[:nbytes], scratch)  # type: ignore[attr-defined]
+            if sign > 0:
+                np.add(part, words, out=part, casting="unsafe")
+            else:
+                np.subtract(part, words, out=part, casting="unsafe")
