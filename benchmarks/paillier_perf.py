@@ -114,7 +114,7 @@ def main() -> None:
         "slots_per_ciphertext": config.packing.slots,
         "ciphertexts": config.ciphertexts,
         "exponent": args.exponent,
-        "window": client._encryptor.window if client._encryptor else None,  # noqa: SLF001
+        "window": client._encryptor.window if client._encryptor else None,
         "keygen_cpu_s": keygen_cpu,
         "client_setup_cpu_s": setup_cpu,
         "client_encode_cpu_s": encode_cpu,

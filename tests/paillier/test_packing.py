@@ -59,7 +59,10 @@ def test_max_value_in_every_slot_with_n_max_clients(key: PrivateKey) -> None:
     product = None
     for _ in range(quant.max_clients):
         cts = encryptor.encrypt(pack_slots(values, packing))
-        product = cts if product is None else [a * c % n2 for a, c in zip(product, cts)]
+        if product is None:
+            product = cts
+        else:
+            product = [a * c % n2 for a, c in zip(product, cts, strict=True)]
     assert product is not None
     plaintexts, _ = decrypt_many(key, product)
     total = unpack_slots(plaintexts, config.length, packing)
