@@ -99,6 +99,11 @@ class MaskingClient:
         self._live: frozenset[int] = frozenset()  # neighbours that sent shares (U2)
         self._held: dict[int, tuple[int, int]] = {}  # owner -> (share of b, share of sk)
 
+    @property
+    def live_neighbours(self) -> int:
+        """Neighbours whose shares this client received (it masks against each)."""
+        return len(self._live)
+
     # -- helpers ------------------------------------------------------------------
 
     def _expect(self, stage: ClientStage) -> None:

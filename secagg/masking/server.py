@@ -95,6 +95,10 @@ class MaskingServer:
         """The session id, known once the keys are closed."""
         return self._session
 
+    def neighbours_of(self, client: int) -> frozenset[int]:
+        """The client's neighbourhood (empty before the keys are closed)."""
+        return self._graph.get(client, frozenset())
+
     # -- receiving ----------------------------------------------------------------
 
     def receive_bytes(self, data: bytes) -> None:

@@ -42,6 +42,7 @@ class MaskingRun:
     bytes_up: dict[int, int]
     bytes_down: dict[int, int]
     refused: dict[int, str]  # client id -> why it stopped (its own refusal or the server's)
+    mask_vectors: int  # PRG vectors of length dim expanded by all parties together
 
 
 def graph_for(protocol: Protocol) -> Graph:
@@ -145,7 +146,14 @@ def simulate_masking(
         upload(cid, stage, reply)
     with ledger.charge(SERVER, stage.value):
         outcome = server.close_unmasking()
-    return MaskingRun(outcome, ledger, dict(up), dict(down), refused)
+    # Client u expands b_u and one mask per live neighbour; the server expands b_u per
+    # survivor and one mask per (dropped client, surviving neighbour) pair.
+    uploaded = set(outcome.survivors)
+    client_masks = sum(1 + clients[c].live_neighbours for c in uploaded)
+    server_masks = len(uploaded) + sum(
+        len(server.neighbours_of(c) & uploaded) for c in outcome.dropped
+    )
+    return MaskingRun(outcome, ledger, dict(up), dict(down), refused, client_masks + server_masks)
 
 
 def run_masking_round(
