@@ -302,6 +302,23 @@ class SecureAggregator:
         self.entropy = entropy
         self.name = self.protocol.value
 
+    def _positions(self, prep: _Prepared) -> list[int]:
+        """The order in which the clients are handed to secagg.
+
+        secagg's Paillier simulator makes its first client the key holder as well, so a
+        dropout drawn for that client would abort the round. FedAvg's dropouts model
+        unreliable clients, not an unreliable key holder (a deployment runs that role on
+        a dependable party), so a client that stays online goes first. The masking
+        protocols keep the given order.
+        """
+        order = list(range(len(prep.arrays)))
+        if self.protocol in (SecureProtocol.PAILLIER, SecureProtocol.PAILLIER_NAIVE):
+            online = [i for i in order if i not in prep.drops]
+            if online:
+                order.remove(online[0])
+                order.insert(0, online[0])
+        return order
+
     def aggregate(
         self,
         updates: Sequence[Any],
@@ -317,19 +334,20 @@ class SecureAggregator:
             max_clients=len(prep.arrays),
             max_weight=max(prep.weights),
         )
+        order = self._positions(prep)
         result = run_round(
             self.protocol,
-            prep.arrays,
-            prep.weights,
+            [prep.arrays[i] for i in order],
+            [prep.weights[i] for i in order],
             quantization=quant,
-            dropouts=prep.drops,
+            dropouts={order.index(i): stage for i, stage in prep.drops.items()},
             neighbours=self.neighbours,
             threshold=self.threshold,
             key_bits=self.key_bits,
             round_number=round_number,
             entropy=self.entropy,
         )
-        survivors = tuple(sorted(result.survivors))
+        survivors = tuple(sorted(order[s] for s in result.survivors))
         plain, plain_ms = _timed_plain_mean(prep.arrays, prep.weights, survivors)
         clipped = sum(int(np.count_nonzero(np.abs(prep.arrays[i]) > self.clip)) for i in survivors)
         if clipped:
