@@ -1,0 +1,63 @@
+"""The unmasked sum equals the plain sum of the survivors' inputs, exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from secagg.masking import Graph, MaskingConfig, simulate_masking
+from secagg.masking.config import default_neighbours
+from secagg.result import DropStage
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(3, 16),
+    graph=st.sampled_from(list(Graph)),
+    bits=st.sampled_from([1, 13, 22, 32, 41, 64]),
+    dim=st.integers(1, 70),
+    data=st.data(),
+)
+def test_exact_sum_over_random_configurations(n, graph, bits, dim, data) -> None:
+    degree = n - 1 if graph is Graph.COMPLETE else default_neighbours(n)
+    t = data.draw(st.integers(degree // 2 + 1, degree))
+    config = MaskingConfig(n, dim, bits, graph, degree, t)
+    dtype = np.uint32 if bits <= 32 else np.uint64
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32)))
+    inputs = {
+        c: rng.integers(0, 2**bits - 1, dim, dtype=np.uint64, endpoint=True).astype(dtype)
+        for c in range(1, n + 1)
+    }
+    # Drop one client at a random stage when the neighbourhoods can spare it.
+    dropouts = {}
+    if degree - 1 >= t and data.draw(st.booleans()):
+        dropouts[data.draw(st.integers(1, n))] = data.draw(st.sampled_from(list(DropStage)))
+    run = simulate_masking(config, inputs, dropouts)
+    expected = sum(inputs[c].astype(object) for c in run.outcome.survivors) % (2**bits)
+    assert [int(v) for v in run.outcome.aggregate] == list(expected)
+    dropped_before_upload = {
+        c for c, s in dropouts.items() if s is not DropStage.UNMASKING
+    }
+    assert set(run.outcome.survivors) == set(range(1, n + 1)) - dropped_before_upload
+
+
+def test_masked_inputs_do_not_reveal_the_input(make_round) -> None:
+    r = make_round(n=5, dim=64)
+    r.run()
+    for c, data in r.sent["upload"].items():
+        from secagg.masking import MaskedInput
+
+        masked = MaskedInput.decode(data, r.config).vector
+        # A masked vector agreeing with its input on more than a few coordinates
+        # would mean the masks were missing (chance agreement is 2^-22 each).
+        assert np.count_nonzero(masked == r.inputs[c]) <= 1
+
+
+def test_secagg_plus_uses_a_sparse_regular_graph(make_round) -> None:
+    r = make_round(n=40, graph=Graph.HARARY, dim=8)
+    outcome = r.run()
+    degrees = {len(r.server.neighbours_of(c)) for c in r.clients}
+    assert degrees == {r.config.neighbours} and r.config.neighbours < 39
+    assert all(c in r.server.neighbours_of(n) for c in r.clients for n in r.server.neighbours_of(c))
+    assert np.array_equal(outcome.aggregate, r.expected_sum(r.clients))

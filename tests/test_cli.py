@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from secagg.cli import main
+
+FIELDS = {
+    "protocol", "clients", "neighbours", "threshold", "dim", "survivors", "exact",
+    "max_abs_error", "client_cpu_s", "server_cpu_s", "stage_cpu_s", "bytes_up_per_client",
+    "bytes_down_per_client", "expansion_vs_float32", "floor_s", "ratio_to_floor",
+}
+
+
+@pytest.mark.parametrize("protocol", ["secagg", "secagg+"])
+@pytest.mark.parametrize("stage", ["advertise", "share", "upload", "unmask"])
+def test_simulate_json(capsys, protocol: str, stage: str) -> None:
+    args = ["simulate", "--protocol", protocol, "--clients", "12", "--dim", "300",
+            "--dropout", "0.1", "--dropout-stage", stage, "--bits", "12", "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert FIELDS <= set(report)
+    assert report["exact"] is True
+    assert report["survivors"] == (12 if stage == "unmask" else 11)
+    assert report["max_abs_error"] <= 2 / (2**12 - 1) + 1e-9
+    # k-bit packing: upload within 2% of k/8 bytes per element (plus keys and shares)
+    assert report["bytes_up_per_client"] < 1.02 * report["modulus_bits"] / 8 * 301 + 3000
+
+
+def test_simulate_human_output(capsys) -> None:
+    assert main(["simulate", "--clients", "5", "--dim", "10", "--dropout", "0"]) == 0
+    assert "exact sum: True" in capsys.readouterr().out
+
+
+def test_too_many_dropouts_abort_with_a_clear_message(capsys) -> None:
+    assert main(["simulate", "--clients", "6", "--dim", "10", "--dropout", "0.6",
+                 "--dropout-stage", "upload"]) == 2
+    assert "AbortError" in capsys.readouterr().err
