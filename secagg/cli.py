@@ -141,7 +141,9 @@ def _simulate_paillier(
     from secagg.simulation import run_round
 
     start = time.process_time()
-    result = run_round(protocol, updates, quantization=quant, dropouts=drops, key_bits=args.key_bits)
+    result = run_round(
+        protocol, updates, quantization=quant, dropouts=drops, key_bits=args.key_bits
+    )
     float_mean = np.mean([updates[p] for p in result.survivors], axis=0, dtype=np.float64)
     report = _metrics_dict(result.metrics)
     report.update(

@@ -14,6 +14,7 @@ exactly one encoding and decoding never trusts a length it has not checked.
 from __future__ import annotations
 
 import enum
+import itertools
 import struct
 from dataclasses import dataclass
 
@@ -132,7 +133,9 @@ class Reader:
     def var(self, max_len: int) -> bytes:
         n = self.u32()
         if n > max_len:
-            raise DecodeError(f"field of {n} bytes exceeds limit {max_len}", sender=self.header.sender)
+            raise DecodeError(
+                f"field of {n} bytes exceeds limit {max_len}", sender=self.header.sender
+            )
         return bytes(self._take(n))
 
     def count(self, max_count: int) -> int:
@@ -160,7 +163,7 @@ def check_ids(values: tuple[int, ...], sender: int | None = None) -> None:
     """Client ids on the wire are nonzero and strictly increasing (so no duplicates)."""
     if any(v == SERVER_ID for v in values):
         raise DecodeError("client id 0 is reserved for the server", sender=sender)
-    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(values)):
         raise DecodeError("client ids must be strictly increasing", sender=sender)
 
 

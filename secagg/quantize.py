@@ -118,6 +118,7 @@ def quantize(
     np.minimum(q, q.dtype.type(config.levels), out=q)
     return q
 
+
 def dequantize(
     total: npt.NDArray[np.unsignedinteger], weight: int, config: QuantizationConfig
 ) -> npt.NDArray[np.float64]:

@@ -80,13 +80,25 @@ def run_round(
         from secagg.masking.simulation import run_masking_round
 
         return run_masking_round(
-            proto, arrays, w, quantization, drops,
-            neighbours=neighbours, threshold=threshold,
-            round_number=round_number, entropy=entropy,
+            proto,
+            arrays,
+            w,
+            quantization,
+            drops,
+            neighbours=neighbours,
+            threshold=threshold,
+            round_number=round_number,
+            entropy=entropy,
         )
     from secagg.paillier.simulation import run_paillier_round
 
     return run_paillier_round(
-        proto, arrays, w, quantization, drops,
-        key_bits=key_bits, round_number=round_number, entropy=entropy,
+        proto,
+        arrays,
+        w,
+        quantization,
+        drops,
+        key_bits=key_bits,
+        round_number=round_number,
+        entropy=entropy,
     )

@@ -170,7 +170,12 @@ class MaskingClient:
                 + share.ys[1].to_bytes(ELEMENT_BYTES, "big")
             )
             ad = share_associated_data(session, self.round, self.id, holder)
-            sealed.append((holder, seal(self._share_key(keys[holder][0], session), plaintext, ad, self._entropy)))
+            sealed.append(
+                (
+                    holder,
+                    seal(self._share_key(keys[holder][0], session), plaintext, ad, self._entropy),
+                )
+            )
 
         self._session, self._peer_keys, self._neighbours = session, keys, mine
         self._self_seed = self_seed
@@ -211,7 +216,9 @@ class MaskingClient:
                 raise self._abort(UnknownNeighbourError(f"share from non-neighbour {sender}"))
             ad = share_associated_data(self._session, self.round, sender, self.id)
             try:
-                plaintext = open_sealed(self._share_key(self._peer_keys[sender][0], self._session), blob, ad)
+                plaintext = open_sealed(
+                    self._share_key(self._peer_keys[sender][0], self._session), blob, ad
+                )
             except SecAggError as exc:
                 raise self._abort(exc) from exc
             held[sender] = self._parse_share(plaintext, sender)
@@ -222,7 +229,9 @@ class MaskingClient:
             raise StageError("keys missing")
         terms = [masks.self_mask(self._self_seed, self._session, self.id, +1)]
         for peer in sorted(held):
-            seed = masks.pairwise_seed(self._mask_keys.private, self._peer_keys[peer][1], self._session)
+            seed = masks.pairwise_seed(
+                self._mask_keys.private, self._peer_keys[peer][1], self._session
+            )
             terms.append(masks.pairwise_mask(seed, self._session, self.id, peer, +1))
         acc = masks.apply(vector.copy(), terms, k)
 
@@ -236,7 +245,9 @@ class MaskingClient:
             raise self._abort(DecodeError("share plaintext has the wrong length", sender=sender))
         owner, holder = struct.unpack(">II", plaintext[:8])
         if (owner, holder) != (sender, self.id):
-            raise self._abort(MisaddressedMessageError("share sealed for another pair", sender=sender))
+            raise self._abort(
+                MisaddressedMessageError("share sealed for another pair", sender=sender)
+            )
         y_b = int.from_bytes(plaintext[8 : 8 + ELEMENT_BYTES], "big")
         y_sk = int.from_bytes(plaintext[8 + ELEMENT_BYTES :], "big")
         if y_b >= PRIME or y_sk >= PRIME:

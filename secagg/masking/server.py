@@ -178,9 +178,10 @@ class MaskingServer:
         request = self._requests.get(m.sender)
         if request is None:
             raise UnknownClientError(f"client {m.sender} was not asked to unmask", sender=m.sender)
-        if tuple(c for c, _ in m.self_mask_shares) != request.survivors or tuple(
-            c for c, _ in m.key_shares
-        ) != request.dropped:
+        if (
+            tuple(c for c, _ in m.self_mask_shares) != request.survivors
+            or tuple(c for c, _ in m.key_shares) != request.dropped
+        ):
             raise MisaddressedMessageError("response does not answer the request", sender=m.sender)
 
     def _store(self, m: ClientMessage) -> None:
@@ -273,7 +274,9 @@ class MaskingServer:
         k, dim = self.config.modulus_bits, self.config.dim
         survivors = sorted(self._inputs)
         # Dropped clients that no survivor masked against need no reconstruction.
-        dropped = sorted(c for c in set(self._shares) - set(self._inputs) if self._graph[c] & set(survivors))
+        dropped = sorted(
+            c for c in set(self._shares) - set(self._inputs) if self._graph[c] & set(survivors)
+        )
         self_shares: dict[int, list[Share]] = {c: [] for c in survivors}
         key_shares: dict[int, list[Share]] = {c: [] for c in dropped}
         for holder in sorted(self._responses):
@@ -284,8 +287,12 @@ class MaskingServer:
                 if owner in key_shares:
                     key_shares[owner].append(Share(holder, (y,)))
         try:
-            self_seeds = {c: reconstruct(s, self.config.threshold)[0] for c, s in self_shares.items()}
-            private_keys = {c: reconstruct(s, self.config.threshold)[0] for c, s in key_shares.items()}
+            self_seeds = {
+                c: reconstruct(s, self.config.threshold)[0] for c, s in self_shares.items()
+            }
+            private_keys = {
+                c: reconstruct(s, self.config.threshold)[0] for c, s in key_shares.items()
+            }
         except InsufficientSharesError as exc:
             raise self._abort(f"too few unmasking responses: {exc}") from exc
         except ShamirError as exc:
@@ -294,7 +301,9 @@ class MaskingServer:
             # A wrong reconstruction would silently corrupt the sum; check it against
             # the public key the client advertised.
             if KeyPair.from_private(private).public != self._keys[cid][1]:
-                raise self._abort(f"reconstructed key of client {cid} does not match its public key")
+                raise self._abort(
+                    f"reconstructed key of client {cid} does not match its public key"
+                )
 
         total = masks.zeros(dim, k)
         terms = []

@@ -126,7 +126,9 @@ def simulate_masking(
     for cid, data in deliver(stage, forwarded).items():
         try:
             with ledger.charge(cid, stage.value):
-                message = clients[cid].masked_input(ForwardedShares.decode(data, config), inputs[cid])
+                message = clients[cid].masked_input(
+                    ForwardedShares.decode(data, config), inputs[cid]
+                )
                 reply = message.encode()
         except SecAggError as exc:
             refused[cid] = f"client refused: {exc}"

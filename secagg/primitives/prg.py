@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from secagg.errors import ConfigurationError, CryptoError
 
@@ -56,7 +56,7 @@ def expand(seed: bytes, n: int, bits: int, context: bytes) -> npt.NDArray[np.uns
     itemsize = np.dtype(dtype).itemsize
     encryptor = Cipher(algorithms.AES(seed), modes.CTR(_counter_block(context))).encryptor()
     out = np.empty(n * itemsize + 15, dtype=np.uint8)  # update_into wants block slack
-    written = encryptor.update_into(bytes(n * itemsize), out)
+    written = encryptor.update_into(bytes(n * itemsize), out.data)
     if written != n * itemsize:
         raise CryptoError("short keystream")  # CTR mode never buffers; defensive
     # Little-endian on every platform, so the same seed gives the same mask everywhere.
@@ -68,7 +68,7 @@ def expand(seed: bytes, n: int, bits: int, context: bytes) -> npt.NDArray[np.uns
     return words
 
 
-def _stream(seed: bytes, context: bytes) -> object:
+def _stream(seed: bytes, context: bytes) -> CipherContext:
     if len(seed) not in SEED_SIZES:
         raise CryptoError(f"PRG seed must be 16 or 32 bytes, got {len(seed)}")
     return Cipher(algorithms.AES(seed), modes.CTR(_counter_block(context))).encryptor()
@@ -98,7 +98,7 @@ def accumulate(
         nbytes = part.size * itemsize
         words = scratch[:nbytes].view(le)
         for encryptor, sign in streams:
-            encryptor.update_into(zeros[:nbytes], scratch)  # type: ignore[attr-defined]
+            encryptor.update_into(zeros[:nbytes], scratch.data)
             if sign > 0:
                 np.add(part, words, out=part, casting="unsafe")
             else:

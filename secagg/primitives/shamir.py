@@ -116,7 +116,7 @@ def reconstruct(shares: Sequence[Share], threshold: int) -> list[bytes]:
     lam = lagrange_at_zero([s.x for s in used])
     secrets = []
     for k in range(count):
-        value = sum(l * s.ys[k] for l, s in zip(lam, used, strict=True)) % PRIME
+        value = sum(c * s.ys[k] for c, s in zip(lam, used, strict=True)) % PRIME
         if value >= 1 << (8 * SECRET_BYTES):
             raise ShamirError("reconstructed value is not a 32-byte secret: corrupt shares")
         secrets.append(value.to_bytes(SECRET_BYTES, "big"))
