@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # torch is pinned to the local CPU build; any other torch requirement pulls several GB.
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,6 @@ test: $(VENV)/.installed-dev
 	$(PY) -m ruff check secagg fl
 	$(PY) -m mypy secagg
 	$(PY) -m pytest
-
-bench: $(VENV)/.installed-dev
-	$(VENV)/bin/secagg bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
