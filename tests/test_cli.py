@@ -37,3 +37,15 @@ def test_too_many_dropouts_abort_with_a_clear_message(capsys) -> None:
     assert main(["simulate", "--clients", "6", "--dim", "10", "--dropout", "0.6",
                  "--dropout-stage", "upload"]) == 2
     assert "AbortError" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("protocol", ["paillier", "paillier-naive"])
+def test_simulate_paillier_json(capsys, protocol: str) -> None:
+    args = ["simulate", "--protocol", protocol, "--clients", "4", "--dim", "200",
+            "--dropout", "0.25", "--dropout-stage", "upload", "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert FIELDS - {"floor_s", "ratio_to_floor"} <= set(report) | {"neighbours"}
+    assert report["exact"] is True and report["survivors"] == 3
+    assert report["keyholder_cpu_s"] > 0
+    assert report["extrapolated"] is (protocol == "paillier-naive")

@@ -13,6 +13,7 @@ from functools import partial
 from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from secagg.errors import AbortError, ConfigurationError
 from secagg.paillier.keys import PrivateKey, generate_keypair
@@ -62,6 +63,7 @@ def run_paillier_round(
     key: PrivateKey | None = None,
     workers: int | None = None,
     naive_subset: int = NAIVE_SUBSET,
+    record_inputs: dict[int, npt.NDArray[np.unsignedinteger]] | None = None,
 ) -> RoundResult:
     """Run one Paillier round; position i is client i + 1, and client 1 is the key holder.
 
@@ -70,7 +72,8 @@ def run_paillier_round(
     client, since clients take no part in decryption). If the key holder drops at any
     stage, it is gone before decryption: the round aborts with AbortError and nothing is
     decrypted. ``key`` reuses a key pair (tests); ``workers`` processes decrypt (default
-    min(2, CPUs)).
+    min(2, CPUs)); ``record_inputs``, when given, receives each uploader's protected
+    vector by position, so a simulator can check the aggregate against a plain sum.
 
     For ``paillier-naive`` the aggregate still comes from the packed protocol (so it is
     exact), but the reported costs are phe's: each client encrypts its first
@@ -125,6 +128,8 @@ def run_paillier_round(
         vector = clock.run(
             party, "encode", partial(encode_weighted, updates[i], weights[i], quantization, entropy)
         )
+        if record_inputs is not None:
+            record_inputs[i] = vector
         upload = clock.run(party, "encrypt", partial(client.upload, vector))
         sent[i] += len(upload)
         clock.run("server", "sum", partial(server.receive_upload, upload))
