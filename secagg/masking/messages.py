@@ -32,6 +32,24 @@ def _check_client(value: int, config: MaskingConfig, what: str, sender: int | No
         raise DecodeError(f"{what} {value} is not a client id of this round", sender=sender)
 
 
+def _from_client(r: Reader, config: MaskingConfig) -> Header:
+    """Header of a client -> server message: a client of this round, to the server."""
+    h = r.header
+    _check_client(h.sender, config, "sender", h.sender)
+    if h.recipient != SERVER_ID:
+        raise DecodeError(f"{h.type.name} goes to the server", sender=h.sender)
+    return h
+
+
+def _from_server(r: Reader, config: MaskingConfig) -> Header:
+    """Header of a server -> client message: from the server, to a client of this round."""
+    h = r.header
+    if h.sender != SERVER_ID:
+        raise DecodeError(f"{h.type.name} comes from the server", sender=h.sender)
+    _check_client(h.recipient, config, "recipient", h.sender)
+    return h
+
+
 def _read_element(reader: Reader) -> int:
     value = int.from_bytes(reader.fixed(ELEMENT_BYTES), "big")
     if value >= PRIME:
@@ -57,10 +75,7 @@ class AdvertiseKeys:
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> AdvertiseKeys:
         r = Reader(data, cls.TYPE)
-        h = r.header
-        _check_client(h.sender, config, "sender", h.sender)
-        if h.recipient != SERVER_ID:
-            raise DecodeError("AdvertiseKeys goes to the server", sender=h.sender)
+        h = _from_client(r, config)
         c_pk, s_pk = r.fixed(PUBLIC_KEY_BYTES), r.fixed(PUBLIC_KEY_BYTES)
         r.done()
         return cls(h.session_id, h.round, h.sender, c_pk, s_pk)
@@ -88,10 +103,7 @@ class KeyBroadcast:
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> KeyBroadcast:
         r = Reader(data, cls.TYPE)
-        h = r.header
-        if h.sender != SERVER_ID:
-            raise DecodeError("KeyBroadcast comes from the server", sender=h.sender)
-        _check_client(h.recipient, config, "recipient", h.sender)
+        h = _from_server(r, config)
         n = r.count(config.num_clients)
         keys = []
         for _ in range(n):
@@ -141,10 +153,7 @@ class ShareKeys:
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> ShareKeys:
         r = Reader(data, cls.TYPE)
-        h = r.header
-        _check_client(h.sender, config, "sender", h.sender)
-        if h.recipient != SERVER_ID:
-            raise DecodeError("ShareKeys goes to the server", sender=h.sender)
+        h = _from_client(r, config)
         sealed = _read_sealed(r, config, "share recipient")
         r.done()
         return cls(h.session_id, h.round, h.sender, sealed)
@@ -168,10 +177,7 @@ class ForwardedShares:
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> ForwardedShares:
         r = Reader(data, cls.TYPE)
-        h = r.header
-        if h.sender != SERVER_ID:
-            raise DecodeError("ForwardedShares comes from the server", sender=h.sender)
-        _check_client(h.recipient, config, "recipient", h.sender)
+        h = _from_server(r, config)
         sealed = _read_sealed(r, config, "share sender")
         r.done()
         return cls(h.session_id, h.round, h.recipient, sealed)
@@ -196,10 +202,7 @@ class MaskedInput:
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> MaskedInput:
         r = Reader(data, cls.TYPE)
-        h = r.header
-        _check_client(h.sender, config, "sender", h.sender)
-        if h.recipient != SERVER_ID:
-            raise DecodeError("MaskedInput goes to the server", sender=h.sender)
+        h = _from_client(r, config)
         bits, dim = r.u8(), r.u32()
         if bits != config.modulus_bits or dim != config.dim:
             raise DecodeError(
@@ -236,10 +239,7 @@ class UnmaskingRequest:
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> UnmaskingRequest:
         r = Reader(data, cls.TYPE)
-        h = r.header
-        if h.sender != SERVER_ID:
-            raise DecodeError("UnmaskingRequest comes from the server", sender=h.sender)
-        _check_client(h.recipient, config, "recipient", h.sender)
+        h = _from_server(r, config)
         survivors, dropped = r.ids(config.num_clients), r.ids(config.num_clients)
         r.done()
         for cid in survivors + dropped:
@@ -285,10 +285,7 @@ class UnmaskingResponse:
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> UnmaskingResponse:
         r = Reader(data, cls.TYPE)
-        h = r.header
-        _check_client(h.sender, config, "sender", h.sender)
-        if h.recipient != SERVER_ID:
-            raise DecodeError("UnmaskingResponse goes to the server", sender=h.sender)
+        h = _from_client(r, config)
         b_shares, sk_shares = _read_shares(r, config), _read_shares(r, config)
         r.done()
         return cls(h.session_id, h.round, h.sender, b_shares, sk_shares)
