@@ -49,7 +49,9 @@ def _setup_logging() -> None:
     root.propagate = False
 
 
-def _run_one(config: FLConfig, dataset: Dataset) -> RunResult:
+def _run_one(
+    config: FLConfig, dataset: Dataset, skip_rounds: frozenset[int] = frozenset()
+) -> RunResult:
     from tqdm import tqdm
 
     print(
@@ -70,7 +72,7 @@ def _run_one(config: FLConfig, dataset: Dataset) -> RunResult:
                        file=sys.stdout)
             bar.update(1)
 
-        return run_fedavg(config, dataset=dataset, on_round=on_round)
+        return run_fedavg(config, dataset=dataset, on_round=on_round, skip_rounds=skip_rounds)
 
 
 def _print_summary(run: RunResult) -> None:
@@ -98,8 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             raise ConfigError(f"cannot create output directory {str(out)!r}: {exc.strerror}") \
                 from None
-        reference = _run_one(with_backend(config, "plain"), dataset) if config.compare else None
         run = _run_one(config, dataset)
+        reference = None
+        if config.compare:
+            # Same seed, partition, clients, dropouts and batches; the plain reference
+            # also skips the rounds the secure run aborted, so that aggregation is the
+            # only difference between the two curves.
+            aborted = frozenset(r.round for r in run.rounds if r.skipped)
+            reference = _run_one(with_backend(config, "plain"), dataset, aborted)
     except (ConfigError, ConfigurationError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -328,6 +328,10 @@ class SecureAggregator:
         round_number: int = 0,
     ) -> AggregationResult:
         prep = _prepare(updates, weights, dropouts, round_number)
+        if not prep.counted():
+            # Nothing to aggregate; secagg's masking simulator reports this case as an
+            # InputError (zero total weight) rather than an abort, so decide it here.
+            raise AbortError(f"none of the {len(prep.arrays)} clients uploaded its update")
         quant = QuantizationConfig(
             clip=self.clip,
             bits=self.bits,

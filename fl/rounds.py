@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,12 +105,16 @@ def run_fedavg(
     dataset: Dataset | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
     update_hook: UpdateHook | None = None,
+    skip_rounds: Collection[int] = (),
 ) -> RunResult:
     """Train with FedAvg as ``config`` says and return every round's record.
 
     ``aggregator`` defaults to the one ``config.backend`` names; ``dataset`` to
     ``config.dataset`` loaded from disk; ``on_round`` is called after every round (the
-    CLI prints the table row there).
+    CLI prints the table row there); ``update_hook`` may alter each client's delta
+    (fault injection). ``skip_rounds`` are skipped whatever survives: ``--compare`` has
+    the plain reference skip the rounds the secure backend aborted, so that the two runs
+    differ by the aggregation alone.
     """
     if aggregator is None:
         aggregator = make_aggregator(
@@ -162,6 +166,8 @@ def run_fedavg(
 
         start = time.perf_counter()
         try:
+            if r in skip_rounds:
+                raise AbortError("skipped to match the run it is compared with")
             agg = aggregator.aggregate(deltas, counts, dropouts=dropouts, round_number=r)
         except AbortError as exc:
             reason = f"{len(sampled) - len(dropouts)} of {len(sampled)} sampled clients " \

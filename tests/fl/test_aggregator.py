@@ -148,10 +148,11 @@ class TestAggregatorContract:
             assert m.overhead > 1.0
 
 
+@pytest.mark.parametrize("gone", [8, 10])
 @pytest.mark.parametrize("backend", MASKING)
-def test_too_few_survivors_abort(backend: str, make_entropy) -> None:
+def test_too_few_survivors_abort(backend: str, gone: int, make_entropy) -> None:
     updates, weights = _updates(10, seed=8)
-    drops = {i: DropStage.MASKED_INPUT for i in range(8)}
+    drops = {i: DropStage.MASKED_INPUT for i in range(gone)}
     with pytest.raises(AbortError):
         _aggregator(backend, 8, make_entropy).aggregate(updates, weights, dropouts=drops)
 

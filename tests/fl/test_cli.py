@@ -1,0 +1,137 @@
+"""``python -m fl``: flags and TOML merge, one-line errors with exit code 2, and the
+files written to --out."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fl.__main__ import main
+from fl.config import FLConfig, parse_config
+from fl.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = ["--dataset", "digits", "--model", "mlp", "--rounds", "2", "--clients", "6",
+        "--clients-per-round", "4", "--local-epochs", "1", "--dropout", "0", "--no-progress"]
+
+
+def test_defaults_are_the_demo() -> None:
+    config = parse_config([])
+    assert config == FLConfig()
+    assert (config.backend, config.dataset, config.clients, config.clients_per_round) == (
+        "secagg+", "mnist", 20, 10
+    )
+
+
+def test_toml_then_flags(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('backend = "secagg"\nrounds = 7\nalpha = 1\ndropout-stage = "share"\n')
+    config = parse_config(["--config", str(path), "--rounds", "3", "--seed", "5"])
+    assert config.backend == "secagg"  # from the file
+    assert config.alpha == 1.0 and config.dropout_stage == "share"
+    assert config.rounds == 3 and config.seed == 5  # flags win
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("rounds = 'ten'\n", "'rounds' must be an int"),
+        ("roundz = 3\n", "unknown setting 'roundz'"),
+        ("rounds = 0\n", "rounds must be at least 1"),
+        ("backend = 'rsa'\n", "backend must be one of"),
+        ("dropout = 1.5\n", "dropout must be a probability"),
+        ("compare = 1\n", "'compare' must be a bool"),
+        ("rounds = [\n", "not valid TOML"),
+        ("clients = 5\nclients_per_round = 6\n", "exceeds clients"),
+        ("bits = 40\n", "quantization"),
+    ],
+)
+def test_toml_errors_are_one_clear_line(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=message):
+        parse_config(["--config", str(path)])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--backend", "rsa"], "invalid choice: 'rsa'"),
+        (["--rounds", "many"], "invalid int value: 'many'"),
+        (["--rounds", "-1"], "rounds must be at least 1"),
+        (["--dropout-stage", "later"], "invalid choice"),
+        (["--clip", "0"], "clip must be a positive number"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--config", "/nonexistent/x.toml"], "not found"),
+        (["--backend", "plain", "--compare"], "needs a secure backend"),
+    ],
+)
+def test_cli_errors_exit_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("python -m fl: error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("rounds = 'ten'\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fl", "--config", str(path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"python -m fl: error: in '{path}', setting 'rounds' must be an int, got 'ten'"
+    ]
+
+
+def _check_rounds(rounds: list[dict[str, object]], n: int) -> None:
+    assert [r["round"] for r in rounds] == list(range(1, n + 1))
+    for r in rounds:
+        assert isinstance(r["accuracy"], float) and 0.0 <= r["accuracy"] <= 1.0
+        assert isinstance(r["loss"], float)
+        assert isinstance(r["survivors"], int)
+        for key in ("client_crypto_ms", "server_crypto_ms", "keyholder_crypto_ms",
+                    "bytes_up_per_client", "overhead"):
+            assert isinstance(r[key], float), key
+
+
+def test_out_holds_json_csv_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "res"
+    assert main([*FAST, "--backend", "secagg+", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "client ms" in printed and "overhead" in printed  # the table
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["backend"] == "secagg+" and doc["config"]["rounds"] == 2
+    _check_rounds(doc["rounds"], 2)
+    assert all(r["client_crypto_ms"] > 0 for r in doc["rounds"])
+    rows = list(csv.DictReader((out / "rounds.csv").open()))
+    assert [row["backend"] for row in rows] == ["secagg+", "secagg+"]
+    assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_runs_plain_on_the_same_seed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cmp"
+    assert main([*FAST, "--backend", "secagg", "--compare", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "secagg vs plain: final accuracy gap" in printed
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["reference"]["backend"] == "plain"
+    _check_rounds(doc["reference"]["rounds"], 2)
+    sampled = [r["sampled"] for r in doc["rounds"]]
+    assert sampled == [r["sampled"] for r in doc["reference"]["rounds"]]
+    assert doc["comparison"]["tolerance_pp"] == 0.5
+    assert {row["backend"] for row in csv.DictReader((out / "rounds.csv").open())} == {
+        "plain", "secagg"
+    }
