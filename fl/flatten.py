@@ -55,7 +55,9 @@ class FlatLayout:
 
 
 def _named_tensors(model: nn.Module, include_buffers: bool) -> list[tuple[str, torch.Tensor]]:
-    tensors = [(f"param:{n}", p) for n, p in model.named_parameters()]
+    tensors: list[tuple[str, torch.Tensor]] = [
+        (f"param:{n}", p) for n, p in model.named_parameters()
+    ]
     if include_buffers:
         tensors += [(f"buffer:{n}", b) for n, b in model.named_buffers()]
     return tensors

@@ -63,7 +63,7 @@ def local_update(
             idx = order[start : start + batch_size]
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(xs[idx]), ys[idx])
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             total += float(loss.detach()) * len(idx)
             seen += len(idx)
