@@ -105,10 +105,7 @@ def _simulate_masking(
         with ledger.charge(pos + 1, "quantize"):
             inputs[pos + 1] = encode_weighted(x, 1, quant)
     run = simulate_masking(config, inputs, {p + 1: s for p, s in drops.items()})
-    for party, seconds in run.ledger.by_party.items():
-        ledger.by_party[party] += seconds
-    for stage, seconds in run.ledger.by_stage.items():
-        ledger.by_stage[stage] += seconds
+    ledger.merge(run.ledger)
     survivors = run.outcome.survivors
     # The check the protocol must pass: the unmasked sum equals the plain sum mod 2^k.
     plain = np.zeros(config.dim, dtype=np.uint64)

@@ -37,6 +37,13 @@ class CpuLedger:
         self.by_party[party] += seconds
         self.by_stage[stage] += seconds
 
+    def merge(self, other: CpuLedger) -> None:
+        """Add every charge of ``other`` to this ledger."""
+        for party, seconds in other.by_party.items():
+            self.by_party[party] += seconds
+        for stage, seconds in other.by_stage.items():
+            self.by_stage[stage] += seconds
+
     def clients(self) -> list[float]:
         return [v for p, v in self.by_party.items() if isinstance(p, int)]
 

@@ -194,10 +194,7 @@ def run_masking_round(
         round_number=round_number,
         entropy=entropy,
     )
-    for party, seconds in run.ledger.by_party.items():
-        ledger.by_party[party] += seconds
-    for stage, seconds in run.ledger.by_stage.items():
-        ledger.by_stage[stage] += seconds
+    ledger.merge(run.ledger)
     with ledger.charge(SERVER, "dequantize"):
         decoded = decode_weighted(run.outcome.aggregate, quantization)
     return RoundResult(
