@@ -1,0 +1,1 @@
+"""Benchmarks of secagg against plain FedAvg summation, Flower SecAgg+ and phe (``secagg bench``)."""
