@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from secagg.errors import DecodeError
 
 MAGIC = b"SA"
-VERSION = 1
+VERSION = 2  # 2: masked vectors column-packed (secagg.columnpack)
 SESSION_ID_BYTES = 32
 SERVER_ID = 0  # the server's party id; clients are 1..n
 MAX_ID = 2**32 - 1
@@ -73,7 +73,7 @@ class Writer:
     """Appends big-endian fields to a growing byte string."""
 
     def __init__(self, header: Header) -> None:
-        self._parts: list[bytes] = [header.encode()]
+        self._parts: list[bytes | memoryview] = [header.encode()]
 
     def u8(self, value: int) -> Writer:
         self._parts.append(struct.pack(">B", value))
@@ -83,7 +83,7 @@ class Writer:
         self._parts.append(struct.pack(">I", value))
         return self
 
-    def fixed(self, data: bytes) -> Writer:
+    def fixed(self, data: bytes | memoryview) -> Writer:
         self._parts.append(data)
         return self
 
@@ -100,7 +100,8 @@ class Reader:
     """Reads fields in order; every read checks length and range before use."""
 
     def __init__(self, data: bytes, expected: MessageType) -> None:
-        self._data = memoryview(data)
+        # Copy a mutable buffer once, so that views handed out stay what was decoded.
+        self._data = memoryview(data if isinstance(data, bytes) else bytes(data))
         self._pos = 0
         if len(data) < HEADER_BYTES:
             raise DecodeError(f"message of {len(data)} bytes is shorter than the header")
@@ -129,6 +130,10 @@ class Reader:
 
     def fixed(self, n: int) -> bytes:
         return bytes(self._take(n))
+
+    def view(self, n: int) -> memoryview:
+        """The next ``n`` bytes without copying (read-only when the message is bytes)."""
+        return self._take(n)
 
     def var(self, max_len: int) -> bytes:
         n = self.u32()

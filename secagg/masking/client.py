@@ -45,7 +45,7 @@ from secagg.masking.messages import (
 )
 from secagg.primitives.aead import open_sealed, seal
 from secagg.primitives.entropy import Entropy, system_entropy
-from secagg.primitives.keyagreement import KeyPair, Label, agree, derive_key
+from secagg.primitives.keyagreement import KeyPair, Label, derive_key
 from secagg.primitives.shamir import ELEMENT_BYTES, PRIME, split
 
 
@@ -98,6 +98,7 @@ class MaskingClient:
         self._self_seed = b""
         self._live: frozenset[int] = frozenset()  # neighbours that sent shares (U2)
         self._held: dict[int, tuple[int, int]] = {}  # owner -> (share of b, share of sk)
+        self._share_keys: dict[int, bytes] = {}  # peer -> AEAD key of this session
 
     @property
     def live_neighbours(self) -> int:
@@ -170,23 +171,23 @@ class MaskingClient:
                 + share.ys[1].to_bytes(ELEMENT_BYTES, "big")
             )
             ad = share_associated_data(session, self.round, self.id, holder)
-            sealed.append(
-                (
-                    holder,
-                    seal(self._share_key(keys[holder][0], session), plaintext, ad, self._entropy),
-                )
-            )
+            key = self._share_key(holder, keys[holder][0], session)
+            sealed.append((holder, seal(key, plaintext, ad, self._entropy)))
 
         self._session, self._peer_keys, self._neighbours = session, keys, mine
         self._self_seed = self_seed
         self.stage = ClientStage.SHARES_SENT
         return ShareKeys(session, self.round, self.id, tuple(sealed))
 
-    def _share_key(self, peer_encryption_key: bytes, session: bytes) -> bytes:
+    def _share_key(self, peer: int, peer_encryption_key: bytes, session: bytes) -> bytes:
+        """The AEAD key shared with ``peer``: one agreement per peer, for both directions."""
         if self._enc_keys is None:
             raise StageError("keys missing")
-        shared = agree(self._enc_keys.private, peer_encryption_key)
-        return derive_key(shared, label=Label.SHARE_ENCRYPTION, session_id=session)
+        if peer not in self._share_keys:
+            shared = self._enc_keys.agree(peer_encryption_key)
+            key = derive_key(shared, label=Label.SHARE_ENCRYPTION, session_id=session)
+            self._share_keys[peer] = key
+        return self._share_keys[peer]
 
     # -- round 2: MaskedInputCollection ---------------------------------------------
 
@@ -217,7 +218,7 @@ class MaskingClient:
             ad = share_associated_data(self._session, self.round, sender, self.id)
             try:
                 plaintext = open_sealed(
-                    self._share_key(self._peer_keys[sender][0], self._session), blob, ad
+                    self._share_key(sender, self._peer_keys[sender][0], self._session), blob, ad
                 )
             except SecAggError as exc:
                 raise self._abort(exc) from exc
@@ -229,16 +230,14 @@ class MaskingClient:
             raise StageError("keys missing")
         terms = [masks.self_mask(self._self_seed, self._session, self.id, +1)]
         for peer in sorted(held):
-            seed = masks.pairwise_seed(
-                self._mask_keys.private, self._peer_keys[peer][1], self._session
-            )
+            seed = masks.pairwise_seed(self._mask_keys, self._peer_keys[peer][1], self._session)
             terms.append(masks.pairwise_mask(seed, self._session, self.id, peer, +1))
-        acc = masks.apply(vector.copy(), terms, k)
+        acc = masks.masked(vector, terms, k)
 
         self._held, self._live = held, frozenset(held)
         self._self_seed = b""  # no longer needed: the server recovers it from shares
         self.stage = ClientStage.INPUT_SENT
-        return MaskedInput(self._session, self.round, self.id, k, acc)
+        return MaskedInput.pack(self._session, self.round, self.id, k, acc)
 
     def _parse_share(self, plaintext: bytes, sender: int) -> tuple[int, int]:
         if len(plaintext) != SHARE_PLAINTEXT_BYTES:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-from secagg.primitives.keyagreement import Label, agree, derive_key
+from secagg.primitives.keyagreement import KeyPair, Label, derive_key
 from secagg.primitives.prg import accumulate, mask_dtype
 
 Vector = npt.NDArray[np.unsignedinteger]
@@ -29,19 +29,12 @@ def zeros(dim: int, bits: int) -> Vector:
     return np.zeros(dim, dtype=mask_dtype(bits))
 
 
-def reduce(acc: Vector, bits: int) -> Vector:
-    """Reduce an accumulator mod 2^bits in place (a no-op for 32 and 64 bits)."""
-    if bits not in (32, 64):
-        acc &= acc.dtype.type((1 << bits) - 1)
-    return acc
-
-
 SEED_BYTES = 16
 
 
-def pairwise_seed(private: bytes, peer_public: bytes, session: bytes) -> bytes:
+def pairwise_seed(keys: KeyPair, peer_public: bytes, session: bytes) -> bytes:
     """s_uv: the 128-bit seed two neighbours share, bound to the session."""
-    shared = agree(private, peer_public)
+    shared = keys.agree(peer_public)
     return derive_key(shared, label=Label.PAIRWISE_MASK, session_id=session, length=SEED_BYTES)
 
 
@@ -73,5 +66,12 @@ def pairwise_mask(seed: bytes, session: bytes, me: int, peer: int, sign: int) ->
 
 def apply(acc: Vector, terms: Iterable[MaskTerm], bits: int) -> Vector:
     """acc += every term, then reduce mod 2^bits; in place, chunked for the cache."""
-    accumulate(acc, [(t.seed, t.context, t.sign) for t in terms])
-    return reduce(acc, bits)
+    accumulate(acc, [(t.seed, t.context, t.sign) for t in terms], bits=bits)
+    return acc
+
+
+def masked(vector: Vector, terms: Iterable[MaskTerm], bits: int) -> Vector:
+    """A new vector: (vector + every term) mod 2^bits; ``vector`` is left as it was."""
+    out = np.empty_like(vector)
+    accumulate(out, [(t.seed, t.context, t.sign) for t in terms], source=vector, bits=bits)
+    return out

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from secagg.bitpack import pack, packed_size, unpack
+from secagg import columnpack
 from secagg.codec import SERVER_ID, Header, MessageType, Reader, Writer, check_ids, write_ids
 from secagg.errors import DecodeError
 from secagg.masking.config import MaskingConfig
@@ -185,19 +185,40 @@ class ForwardedShares:
 
 @dataclass(frozen=True, eq=False)
 class MaskedInput:
-    """Round 2, client -> server: y_u in Z_{2^k}^dim, bit-packed at k bits per element."""
+    """Round 2, client -> server: y_u in Z_{2^k}^dim, packed at k bits per element.
+
+    ``payload`` is the :mod:`secagg.columnpack` form of y_u; the server adds payloads
+    into its sum without unpacking them one by one. Use :meth:`pack` to build one from a
+    vector and :meth:`vector` to read it back.
+    """
 
     TYPE: ClassVar[MessageType] = MessageType.MASKED_INPUT
     session_id: bytes
     round: int
     sender: int
     bits: int  # k
-    vector: npt.NDArray[np.unsignedinteger]
+    dim: int
+    payload: bytes | memoryview
+
+    @classmethod
+    def pack(
+        cls,
+        session_id: bytes,
+        round: int,
+        sender: int,
+        bits: int,
+        vector: npt.NDArray[np.unsignedinteger],
+    ) -> MaskedInput:
+        """Raises InputError for a vector that is not in Z_{2^bits} of the right dtype."""
+        return cls(session_id, round, sender, bits, int(vector.size), columnpack.pack(vector, bits))
+
+    def vector(self) -> npt.NDArray[np.unsignedinteger]:
+        """The unpacked y_u. Raises DecodeError for a malformed payload."""
+        return columnpack.unpack(self.payload, self.dim, self.bits)
 
     def encode(self) -> bytes:
         w = Writer(Header(self.TYPE, self.session_id, self.round, self.sender, SERVER_ID))
-        packed = pack(self.vector, self.bits)
-        return w.u8(self.bits).u32(self.vector.size).fixed(packed).getvalue()
+        return w.u8(self.bits).u32(self.dim).fixed(self.payload).getvalue()
 
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> MaskedInput:
@@ -210,13 +231,14 @@ class MaskedInput:
                 f"{config.dim} x {config.modulus_bits}",
                 sender=h.sender,
             )
-        payload = r.fixed(packed_size(dim, bits))
+        # A view into ``data``, not a copy: the payload is the bulk of the round's bytes.
+        payload = r.view(columnpack.packed_size(dim, bits))
         r.done()
         try:
-            vector = unpack(payload, dim, bits)
+            columnpack.check(payload, dim, bits)
         except DecodeError as exc:
             raise DecodeError(str(exc), sender=h.sender) from exc
-        return cls(h.session_id, h.round, h.sender, bits, vector)
+        return cls(h.session_id, h.round, h.sender, bits, dim, payload)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from secagg import columnpack
 from secagg.errors import (
     AbortError,
     DecodeError,
@@ -297,22 +298,22 @@ class MaskingServer:
             raise self._abort(f"too few unmasking responses: {exc}") from exc
         except ShamirError as exc:
             raise self._abort(f"inconsistent shares: {exc}") from exc
-        for cid, private in private_keys.items():
+        key_pairs = {cid: KeyPair.from_private(private) for cid, private in private_keys.items()}
+        for cid, pair in key_pairs.items():
             # A wrong reconstruction would silently corrupt the sum; check it against
             # the public key the client advertised.
-            if KeyPair.from_private(private).public != self._keys[cid][1]:
+            if pair.public != self._keys[cid][1]:
                 raise self._abort(
                     f"reconstructed key of client {cid} does not match its public key"
                 )
 
-        total = masks.zeros(dim, k)
-        terms = []
-        for cid in survivors:
-            np.add(total, self._inputs[cid].vector, out=total)
-            terms.append(masks.self_mask(self_seeds[cid], self._session, cid, -1))
+        total = columnpack.add_packed(
+            masks.zeros(dim, k), (self._inputs[cid].payload for cid in survivors), k
+        )
+        terms = [masks.self_mask(self_seeds[cid], self._session, cid, -1) for cid in survivors]
         for cid in dropped:
             for peer in sorted(self._graph[cid] & set(survivors)):
-                seed = masks.pairwise_seed(private_keys[cid], self._keys[peer][1], self._session)
+                seed = masks.pairwise_seed(key_pairs[cid], self._keys[peer][1], self._session)
                 # remove the mask ``peer`` added against ``cid``
                 terms.append(masks.pairwise_mask(seed, self._session, peer, cid, -1))
         masks.apply(total, terms, k)

@@ -9,7 +9,7 @@ also a mask seed) and the session id (so keys never repeat across rounds).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -33,10 +33,15 @@ class Label(bytes, enum.Enum):
 
 @dataclass(frozen=True)
 class KeyPair:
-    """An X25519 key pair; ``private`` is 32 raw bytes (it is what gets Shamir-shared)."""
+    """An X25519 key pair; ``private`` is 32 raw bytes (it is what gets Shamir-shared).
+
+    Build one with :meth:`generate` or :meth:`from_private`; the parsed private key is
+    kept so that agreeing with many peers parses it once.
+    """
 
     private: bytes
     public: bytes
+    _key: X25519PrivateKey = field(repr=False, compare=False)
 
     @classmethod
     def generate(cls, entropy: Entropy = system_entropy) -> KeyPair:
@@ -50,7 +55,11 @@ class KeyPair:
         if len(private) != PRIVATE_KEY_BYTES:
             raise KeyAgreementError(f"X25519 private key must be 32 bytes, got {len(private)}")
         key = X25519PrivateKey.from_private_bytes(private)
-        return cls(private=private, public=key.public_key().public_bytes_raw())
+        return cls(private, key.public_key().public_bytes_raw(), key)
+
+    def agree(self, peer_public: bytes) -> bytes:
+        """The raw 32-byte X25519 shared secret with ``peer_public``; see :func:`agree`."""
+        return _exchange(self._key, peer_public)
 
     def __repr__(self) -> str:  # never print the private key
         return f"KeyPair(public={self.public.hex()})"
@@ -62,12 +71,16 @@ def agree(private: bytes, peer_public: bytes) -> bytes:
     Raises KeyAgreementError if either key has the wrong length or the shared secret is
     all zeros (a low-order peer key, which would make the "secret" public).
     """
-    if len(private) != PRIVATE_KEY_BYTES or len(peer_public) != PUBLIC_KEY_BYTES:
+    if len(private) != PRIVATE_KEY_BYTES:
+        raise KeyAgreementError("X25519 keys must be 32 bytes each")
+    return _exchange(X25519PrivateKey.from_private_bytes(private), peer_public)
+
+
+def _exchange(key: X25519PrivateKey, peer_public: bytes) -> bytes:
+    if len(peer_public) != PUBLIC_KEY_BYTES:
         raise KeyAgreementError("X25519 keys must be 32 bytes each")
     try:
-        shared = X25519PrivateKey.from_private_bytes(private).exchange(
-            X25519PublicKey.from_public_bytes(peer_public)
-        )
+        shared = key.exchange(X25519PublicKey.from_public_bytes(peer_public))
     except ValueError as exc:  # cryptography refuses the all-zero output
         raise KeyAgreementError("X25519 peer key gives an all-zero shared secret") from exc
     if shared == bytes(len(shared)):

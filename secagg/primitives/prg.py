@@ -77,17 +77,25 @@ def _stream(seed: bytes, context: bytes) -> CipherContext:
 def accumulate(
     acc: npt.NDArray[np.unsignedinteger],
     terms: Sequence[tuple[bytes, bytes, int]],
+    *,
+    source: npt.NDArray[np.unsignedinteger] | None = None,
+    bits: int | None = None,
 ) -> None:
     """acc += sum(sign * expand(seed, len(acc), bits, context)) in the dtype's wrap-around.
 
     ``terms`` holds (seed, context, sign) with sign +1 or -1. Equivalent to expanding
     each term and adding it, but walks the vector in cache-sized chunks so that each
-    chunk of keystream is added while still in cache. The caller reduces mod 2^k.
+    chunk of keystream is added while still in cache. With ``source``, each chunk of
+    ``acc`` is first set to ``source`` (acc = source + masks, without a separate copy);
+    with ``bits``, each chunk is reduced mod 2^bits at the end, else the caller reduces.
     """
     if acc.ndim != 1 or acc.dtype not in (np.dtype(np.uint32), np.dtype(np.uint64)):
         raise ConfigurationError("accumulator must be a 1-D uint32 or uint64 vector")
+    if source is not None and (source.shape != acc.shape or source.dtype != acc.dtype):
+        raise ConfigurationError("source must have the accumulator's shape and dtype")
     if any(sign not in (1, -1) for _, _, sign in terms):
         raise ConfigurationError("mask signs must be +1 or -1")
+    keep = None if bits is None or bits == 8 * acc.dtype.itemsize else (1 << bits) - 1
     streams = [(_stream(seed, context), sign) for seed, context, sign in terms]
     itemsize = acc.dtype.itemsize
     le = acc.dtype.newbyteorder("<")
@@ -95,6 +103,8 @@ def accumulate(
     scratch = np.empty(CHUNK_ELEMENTS * itemsize + 15, dtype=np.uint8)
     for start in range(0, acc.size, CHUNK_ELEMENTS):
         part = acc[start : start + CHUNK_ELEMENTS]
+        if source is not None:
+            part[...] = source[start : start + CHUNK_ELEMENTS]
         nbytes = part.size * itemsize
         words = scratch[:nbytes].view(le)
         for encryptor, sign in streams:
@@ -103,3 +113,5 @@ def accumulate(
                 np.add(part, words, out=part, casting="unsafe")
             else:
                 np.subtract(part, words, out=part, casting="unsafe")
+        if keep is not None:
+            part &= acc.dtype.type(keep)

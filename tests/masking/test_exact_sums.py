@@ -48,7 +48,7 @@ def test_masked_inputs_do_not_reveal_the_input(make_round) -> None:
     for c, data in r.sent["upload"].items():
         from secagg.masking import MaskedInput
 
-        masked = MaskedInput.decode(data, r.config).vector
+        masked = MaskedInput.decode(data, r.config).vector()
         # A masked vector agreeing with its input on more than a few coordinates
         # would mean the masks were missing (chance agreement is 2^-22 each).
         assert np.count_nonzero(masked == r.inputs[c]) <= 1

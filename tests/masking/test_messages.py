@@ -36,7 +36,7 @@ CLIENT_TYPES = [AdvertiseKeys, ShareKeys, MaskedInput, UnmaskingResponse]
 def test_known_answer_encodings() -> None:
     advertise = AdvertiseKeys(bytes(32), 3, 7, bytes([1]) * 32, bytes([2]) * 32)
     assert advertise.encode().hex() == KAT["advertise_keys"]
-    masked = MaskedInput(bytes([9]) * 32, 3, 7, 5, np.array([0, 31, 1], dtype=np.uint32))
+    masked = MaskedInput.pack(bytes([9]) * 32, 3, 7, 5, np.array([0, 31, 1], dtype=np.uint32))
     assert masked.encode().hex() == KAT["masked_input"]
 
 
@@ -61,7 +61,7 @@ def test_every_truncation_and_trailing_byte_is_refused(make_round, stage) -> Non
         mtype.decode(data + b"\x00", r.config)
 
 
-@pytest.mark.parametrize("offset,value", [(0, 0x00), (2, 0x02), (3, 0x7F)])
+@pytest.mark.parametrize("offset,value", [(0, 0x00), (2, 0x01), (2, 0x03), (3, 0x7F)])
 def test_bad_magic_version_or_type(make_round, offset: int, value: int) -> None:
     r = make_round()
     data = bytearray(r.clients[1].advertise_keys().encode())
@@ -75,12 +75,27 @@ def test_out_of_range_fields_are_refused(make_round) -> None:
     _full_round(r)
     upload = r.sent["upload"][1]
     masked = MaskedInput.decode(upload, r.config)
-    for bad in (replace(masked, sender=99), replace(masked, bits=21, vector=masked.vector & 1)):
+    for bad in (
+        replace(masked, sender=99),
+        replace(masked, bits=21),
+        replace(masked, dim=4),  # same payload size: refused on the dimension alone
+        replace(masked, payload=bytes(masked.payload)[:-1]),
+    ):
         with pytest.raises(DecodeError):
             MaskedInput.decode(bad.encode(), r.config)
-    shorter = replace(masked, vector=masked.vector[:-1])
-    with pytest.raises(DecodeError):
-        MaskedInput.decode(shorter.encode(), r.config)
+
+
+def test_nonzero_padding_is_refused(make_round) -> None:
+    r = make_round(dim=5)
+    _full_round(r)
+    masked = MaskedInput.decode(r.sent["upload"][1], r.config)
+    padded = masked.dim + 1  # element 6 of the padded vector lives in the packed words
+    vector = np.zeros(padded, dtype=masked.vector().dtype)
+    vector[-1] = 1
+    forged = replace(masked, payload=MaskedInput.pack(b"", 0, 1, masked.bits, vector).payload)
+    assert len(forged.payload) == len(masked.payload)
+    with pytest.raises(DecodeError, match="padding"):
+        MaskedInput.decode(forged.encode(), r.config)
 
 
 def test_malformed_message_drops_its_sender(make_round) -> None:

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from secagg.columnpack import add_packed, check, pack, packed_size, unpack
+from secagg.errors import DecodeError, InputError
+from secagg.primitives.prg import mask_dtype
+
+KAT = json.loads((Path(__file__).resolve().parent / "vectors" / "kat.json").read_text())
+
+
+def reference_pack(values: list[int], bits: int) -> bytes:
+    """The format as the module docstring states it, with Python integers."""
+    width = 32 if bits <= 32 else 64
+    m = -(-len(values) // width)
+    padded = values + [0] * (width * m - len(values))
+    words = [[0] * m for _ in range(bits)]
+    for r in range(m):
+        column = sum(padded[j * m + r] << (j * bits) for j in range(width))
+        for w in range(bits):
+            words[w][r] = (column >> (w * width)) & ((1 << width) - 1)
+    return b"".join(x.to_bytes(width // 8, "little") for row in words for x in row)
+
+
+def test_known_answer() -> None:
+    v = KAT["columnpack"]
+    values = np.array(v["values"], dtype=np.uint32)
+    assert pack(values, v["bits"]).hex() == v["packed"]
+    assert reference_pack(v["values"], v["bits"]).hex() == v["packed"]
+    assert np.array_equal(unpack(bytes.fromhex(v["packed"]), len(values), v["bits"]), values)
+
+
+def test_small_example_by_hand() -> None:
+    # 32 elements of 1 bit, m = 1: element j is bit j of the single 32-bit word.
+    values = np.zeros(32, dtype=np.uint32)
+    values[[0, 9]] = 1
+    assert pack(values, 1) == (1 | 1 << 9).to_bytes(4, "little")
+
+
+@settings(max_examples=80, deadline=None)
+@given(bits=st.integers(1, 64), data=st.data())
+def test_matches_the_reference_and_round_trips(bits: int, data) -> None:
+    n = data.draw(st.integers(0, 200))
+    values = data.draw(st.lists(st.integers(0, 2**bits - 1), min_size=n, max_size=n))
+    vector = np.array(values, dtype=mask_dtype(bits))
+    packed = pack(vector, bits)
+    assert packed == reference_pack(values, bits)
+    assert len(packed) == packed_size(n, bits)
+    out = unpack(packed, n, bits)
+    assert out.dtype == vector.dtype and np.array_equal(out, vector)
+
+
+@settings(max_examples=60, deadline=None)
+@given(bits=st.integers(1, 64), data=st.data())
+def test_add_packed_is_the_sum_mod_2k(bits: int, data) -> None:
+    n = data.draw(st.integers(0, 150))
+    count = data.draw(st.integers(0, 5))
+    vectors = [
+        data.draw(st.lists(st.integers(0, 2**bits - 1), min_size=n, max_size=n))
+        for _ in range(count)
+    ]
+    start = data.draw(st.lists(st.integers(0, 2**bits - 1), min_size=n, max_size=n))
+    dtype = mask_dtype(bits)
+    acc = np.array(start, dtype=dtype)
+    add_packed(acc, [pack(np.array(v, dtype=dtype), bits) for v in vectors], bits)
+    columns = list(zip(*vectors, strict=True)) if count else [()] * n
+    expected = [(s + sum(col)) % 2**bits for s, col in zip(start, columns, strict=True)]
+    got = [int(x) % 2**bits for x in acc]
+    assert got == expected
+
+
+def test_size_is_k_over_8_plus_under_one_word_column() -> None:
+    n, bits = 1_000_000, 22
+    assert n * bits / 8 <= packed_size(n, bits) < n * bits / 8 + 32 * bits / 8
+
+
+def test_values_too_wide_or_wrong_dtype_are_refused() -> None:
+    with pytest.raises(InputError):
+        pack(np.array([8], dtype=np.uint32), 3)
+    with pytest.raises(InputError):
+        pack(np.array([1], dtype=np.uint64), 3)
+    with pytest.raises(InputError):
+        add_packed(np.zeros(3, dtype=np.uint64), [], 3)
+
+
+@pytest.mark.parametrize("n", [1, 31, 33, 100, 1000])
+def test_wrong_length_and_every_padding_element_are_refused(n: int) -> None:
+    bits = 5
+    good = pack(np.ones(n, dtype=np.uint32), bits)
+    check(good, n, bits)
+    for bad in (good[:-1], bytes(good) + b"\x00"):
+        with pytest.raises(DecodeError):
+            unpack(bad, n, bits)
+    padded = -(-n // 32) * 32
+    for position in range(n, padded):
+        vector = np.ones(padded, dtype=np.uint32)
+        vector[n:] = 0
+        vector[position] = 1
+        forged = pack(vector, bits)
+        assert len(forged) == len(good)
+        with pytest.raises(DecodeError, match="padding"):
+            check(forged, n, bits)
