@@ -1,0 +1,522 @@
+"""docs/benchmarks.md from the benchmark CSV and its meta JSON: ``python -m benchmarks.report CSV``.
+
+The document is generated, never edited by hand: the machine, the commands that
+reproduce it, the headline comparisons (ours against Flower's SecAgg+ and phe), the
+ratios to the cost floors, the scale points, a table of medians per point and the plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import statistics
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.plots import (
+    PLOT_CAPTIONS,
+    Point,
+    ReportError,
+    check_columns,
+    load_points,
+    make_plots,
+)
+from benchmarks.schema import PROTOCOLS
+
+__all__ = ["ReportError", "fmt", "main", "meta_path", "read_table", "render"]
+
+DASH = "\u2013"  # en dash: an empty cell, "does not apply" or not measured
+TIMES = "\u00d7"  # multiplication sign, after a factor
+EXTRAPOLATED_MARK = "\u2020"  # dagger
+
+MASKING_FLOOR = "generating the same mask keystream bytes + the same vector additions"
+FLOOR_DESCRIPTIONS = {
+    "secagg": MASKING_FLOOR,
+    "secagg+": MASKING_FLOOR,
+    "flower-secagg+": MASKING_FLOOR,
+    "paillier": "the same number of modular exponentiations at the same sizes",
+    "phe-paillier": "the same number of modular exponentiations at the same sizes",
+    "plain": "the vector additions of the sum",
+}
+
+# The scale points of the issue: (protocol, clients, dim).
+SCALE_POINTS = (("secagg+", 1000, 100_000), ("secagg", 100, 100_000))
+FLOWER_CLIENTS = 50
+
+
+# ------------------------------------------------------------------------------ input
+
+
+def meta_path(csv_path: Path) -> Path:
+    """The meta JSON beside a CSV: same stem, ``.meta.json``."""
+    return csv_path.with_suffix(".meta.json")
+
+
+def read_table(csv_path: Path) -> list[Point]:
+    """Read and validate the CSV; raise ``ReportError`` on a missing column or bad cell."""
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None:
+                raise ReportError("empty file, no header")
+            check_columns(reader.fieldnames)
+            points = load_points(reader)
+    except OSError as e:
+        raise ReportError(f"cannot read {csv_path}: {e.strerror or e}") from None
+    except ReportError as e:
+        raise ReportError(f"{csv_path}: {e}") from None
+    if not points:
+        raise ReportError(f"{csv_path}: no rows")
+    return points
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The meta JSON as a dict; ``ReportError`` if missing or not a JSON object."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ReportError(f"cannot read the meta file {path}: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path}: not JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise ReportError(f"{path}: expected a JSON object")
+    return meta
+
+
+# ------------------------------------------------------------------------------ formatting
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A number to ``digits`` significant digits; thousands separated; None as a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return DASH
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude >= digits - 1:  # an integer at this precision: 1,230 or 12,300
+        return f"{round(value, digits - 1 - magnitude):,.0f}"
+    if magnitude < -3:
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits - 1 - magnitude}f}"
+
+
+def fmt_int(value: int | None) -> str:
+    """An exact integer with thousands separators, or a dash."""
+    return DASH if value is None else f"{value:,}"
+
+
+def fmt_factor(value: float | None) -> str:
+    """A ratio such as a speed-up: 12.3 and the multiplication sign."""
+    return DASH if value is None else f"{fmt(value)}{TIMES}"
+
+
+def fmt_dropout(value: float | None) -> str:
+    """A dropout fraction as written: ``0``, ``0.1``."""
+    return DASH if value is None else f"{value:g}"
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    return None if num is None or den is None or den == 0 else num / den
+
+
+def _per(value: float | None, dim: int | None) -> float | None:
+    return None if value is None or not dim else value / dim
+
+
+def _mark(p: Point, text: str) -> str:
+    """Mark a time of an extrapolated point."""
+    return f"{text}{EXTRAPOLATED_MARK}" if p.extrapolated and text != DASH else text
+
+
+def _exact(p: Point) -> str:
+    if not p.exact:
+        return DASH
+    good = sum(p.exact)
+    return "yes" if good == len(p.exact) else f"**no** ({good}/{len(p.exact)})"
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], align: str) -> list[str]:
+    """A Markdown table; ``align`` has one letter per column, ``l`` or ``r``."""
+    if len(align) != len(headers):
+        raise ValueError("one alignment letter per column")
+    rule = "|" + "|".join(":---" if a == "l" else "---:" for a in align) + "|"
+    lines = ["| " + " | ".join(headers) + " |", rule]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+# ------------------------------------------------------------------------------ selections
+
+
+def _pairs(
+    points: Sequence[Point], ours: str, theirs: str, keep: Callable[[Point], bool]
+) -> list[tuple[Point, Point]]:
+    """Points of ``ours`` and ``theirs`` at the same clients, dim and dropout.
+
+    When one side has several points there (bits, neighbours), the other side's point
+    with the same bits is preferred.
+    """
+    mine = [p for p in points if p.protocol == ours and keep(p)]
+    other = [p for p in points if p.protocol == theirs and keep(p)]
+    out = []
+    for p in mine:
+        same = [q for q in other if (q.clients, q.dim, q.dropout) == (p.clients, p.dim, p.dropout)]
+        if same:
+            same.sort(key=lambda q: q.bits != p.bits)
+            out.append((p, same[0]))
+    return out
+
+
+def _flower_section(points: Sequence[Point]) -> list[str]:
+    def clients_of(protocol: str) -> set[int]:
+        return {p.clients for p in points if p.protocol == protocol and p.clients is not None}
+
+    both = clients_of("secagg+") & clients_of("flower-secagg+")
+    # 50 clients; failing that, the largest client count both were run at.
+    clients = FLOWER_CLIENTS if FLOWER_CLIENTS in both or not both else max(both)
+    pairs = _pairs(points, "secagg+", "flower-secagg+", lambda p: p.clients == clients)
+    out = [f"### Our SecAgg+ against Flower's SecAgg+ ({clients} clients)", ""]
+    if not pairs:
+        return [*out, "No point has both secagg+ and flower-secagg+ at the same size.", ""]
+    headers = [
+        "dim",
+        "dropout",
+        "neighbours (ours / Flower)",
+        "total CPU s: ours",
+        "Flower",
+        "speed-up",
+        "client median CPU s: ours",
+        "Flower",
+        "server CPU s: ours",
+        "Flower",
+        "bytes up per client: ours",
+        "Flower",
+    ]
+    rows = []
+    for p, q in pairs:
+        rows.append(
+            [
+                fmt_int(p.dim),
+                fmt_dropout(p.dropout),
+                f"{fmt_int(p.neighbours)} / {fmt_int(q.neighbours)}",
+                _mark(p, fmt(p.median("total_cpu_s"))),
+                _mark(q, fmt(q.median("total_cpu_s"))),
+                fmt_factor(_ratio(q.median("total_cpu_s"), p.median("total_cpu_s"))),
+                _mark(p, fmt(p.median("client_cpu_s"))),
+                _mark(q, fmt(q.median("client_cpu_s"))),
+                _mark(p, fmt(p.median("server_cpu_s"))),
+                _mark(q, fmt(q.median("server_cpu_s"))),
+                fmt(p.median("bytes_up_per_client")),
+                fmt(q.median("bytes_up_per_client")),
+            ]
+        )
+    return [
+        *out,
+        "Speed-up = Flower's total CPU seconds / ours (medians over repetitions).",
+        "",
+        *_table(headers, rows, "r" * len(headers)),
+        "",
+    ]
+
+
+def _paillier_section(points: Sequence[Point]) -> list[str]:
+    pairs = _pairs(points, "paillier", "phe-paillier", lambda p: True)
+    out = ["### Our packed Paillier against phe's per-value Paillier", ""]
+    if not pairs:
+        return [*out, "No point has both paillier and phe-paillier at the same size.", ""]
+    headers = [
+        "clients",
+        "dim",
+        "dropout",
+        "client CPU s / parameter: ours",
+        "phe",
+        "speed-up",
+        "bytes up / parameter: ours",
+        "phe",
+        "phe / ours",
+    ]
+    rows = []
+    for p, q in pairs:
+        ours_cpu = _per(p.median("client_cpu_s"), p.dim)
+        phe_cpu = _per(q.median("client_cpu_s"), q.dim)
+        ours_b = _per(p.median("bytes_up_per_client"), p.dim)
+        phe_b = _per(q.median("bytes_up_per_client"), q.dim)
+        rows.append(
+            [
+                fmt_int(p.clients),
+                fmt_int(p.dim),
+                fmt_dropout(p.dropout),
+                _mark(p, fmt(ours_cpu)),
+                _mark(q, fmt(phe_cpu)),
+                fmt_factor(_ratio(phe_cpu, ours_cpu)),
+                fmt(ours_b),
+                fmt(phe_b),
+                fmt_factor(_ratio(phe_b, ours_b)),
+            ]
+        )
+    return [*out, *_table(headers, rows, "r" * len(headers)), ""]
+
+
+def _floor_section(points: Sequence[Point]) -> list[str]:
+    headers = ["protocol", "points", "median ratio", "range over points", "the floor"]
+    rows = []
+    for protocol in PROTOCOLS:
+        ratios = [
+            r
+            for p in points
+            if p.protocol == protocol and (r := p.median("ratio_to_floor")) is not None
+        ]
+        if not ratios:
+            continue
+        rows.append(
+            [
+                protocol,
+                str(len(ratios)),
+                fmt(statistics.median(ratios)),
+                f"{fmt(min(ratios))} {DASH} {fmt(max(ratios))}",
+                FLOOR_DESCRIPTIONS[protocol],
+            ]
+        )
+    out = [
+        "### Ratio to the floor",
+        "",
+        "Protocol CPU seconds (all parties, without quantization) divided by the point's "
+        "floor, measured in the same process: the median over points of each point's "
+        "median over repetitions.",
+        "",
+    ]
+    if not rows:
+        return [*out, "No point has a ratio to its floor.", ""]
+    return [*out, *_table(headers, rows, "lrrrl"), ""]
+
+
+def _scale_section(points: Sequence[Point]) -> list[str]:
+    headers = [
+        "protocol",
+        "clients",
+        "dim",
+        "neighbours",
+        "dropout",
+        "reps",
+        "total CPU s",
+        "per-client CPU s (median)",
+        "peak RSS MB",
+        "exact",
+    ]
+    rows = []
+    absent = []
+    for protocol, clients, dim in SCALE_POINTS:
+        found = [p for p in points if (p.protocol, p.clients, p.dim) == (protocol, clients, dim)]
+        if not found:
+            absent.append(f"{protocol} with {clients:,} clients at dim {dim:,}")
+        for p in found:
+            rows.append(
+                [
+                    p.protocol,
+                    fmt_int(p.clients),
+                    fmt_int(p.dim),
+                    fmt_int(p.neighbours),
+                    fmt_dropout(p.dropout),
+                    str(p.reps),
+                    _mark(p, fmt(p.median("total_cpu_s"))),
+                    _mark(p, fmt(p.median("client_cpu_s"))),
+                    fmt(p.median("peak_rss_mb")),
+                    _exact(p),
+                ]
+            )
+    out = ["### Scale points", ""]
+    if rows:
+        out += [*_table(headers, rows, "l" + "r" * 8 + "l"), ""]
+    if absent:
+        out += [f"Not in this run: {'; '.join(absent)}.", ""]
+    return out
+
+
+FULL_HEADERS = (
+    "protocol",
+    "method",
+    "clients",
+    "neighbours",
+    "dim",
+    "bits",
+    "dropout",
+    "reps",
+    "exact (all reps)",
+    "client median CPU s",
+    "server CPU s",
+    "keyholder CPU s",
+    "total CPU s",
+    "bytes up / client",
+    "expansion vs float32",
+    "peak RSS MB",
+    "floor s",
+    "ratio to floor",
+)
+
+
+def full_row(p: Point) -> list[str]:
+    """One row of the table of medians, in ``FULL_HEADERS`` order."""
+    return [
+        p.protocol,
+        "/".join(p.methods) or DASH,
+        fmt_int(p.clients),
+        fmt_int(p.neighbours),
+        fmt_int(p.dim),
+        fmt_int(p.bits),
+        fmt_dropout(p.dropout),
+        str(p.reps),
+        _exact(p),
+        _mark(p, fmt(p.median("client_cpu_s"))),
+        _mark(p, fmt(p.median("server_cpu_s"))),
+        _mark(p, fmt(p.median("keyholder_cpu_s"))),
+        _mark(p, fmt(p.median("total_cpu_s"))),
+        fmt(p.median("bytes_up_per_client")),
+        fmt(p.median("expansion_vs_float32")),
+        fmt(p.median("peak_rss_mb")),
+        fmt(p.median("floor_s")),
+        fmt(p.median("ratio_to_floor")),
+    ]
+
+
+# ------------------------------------------------------------------------------ document
+
+
+def _machine_section(meta: Mapping[str, Any]) -> list[str]:
+    machine = meta.get("machine")
+    lines = ["## Machine and run", ""]
+    rows: list[list[str]] = []
+    if isinstance(machine, Mapping):
+        rows += [[str(k), DASH if v is None else str(v)] for k, v in machine.items()]
+    for key in ("started", "finished", "git_commit", "quick"):
+        if key in meta:
+            value = meta[key]
+            rows.append(
+                [
+                    key,
+                    DASH if value is None else f"`{value}`" if key == "git_commit" else str(value),
+                ]
+            )
+    if not rows:
+        return [*lines, "The meta file describes no machine.", ""]
+    return [*lines, *_table(["", "value"], rows, "ll"), ""]
+
+
+def _rel(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
+
+
+def _shown(path: Path) -> str:
+    """A path as the reader would type it: relative to the working directory if inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def render(
+    csv_path: Path,
+    doc_path: Path = Path("docs/benchmarks.md"),
+    img_dir: Path = Path("docs/img/benchmarks"),
+) -> str:
+    """Write ``doc_path`` (and the PNGs in ``img_dir``) from the CSV and its meta JSON.
+
+    Returns the Markdown. Raises ``ReportError`` when the CSV or the meta file is
+    missing, lacks a column or holds a cell that is not what the schema says.
+    """
+    points = read_table(csv_path)
+    meta = read_meta(meta_path(csv_path))
+    plots = make_plots(points, img_dir)
+    command = meta.get("command")
+    shown = _shown(csv_path)
+    if doc_path != Path("docs/benchmarks.md"):
+        shown += f" --doc {_shown(doc_path)}"
+    if img_dir != Path("docs/img/benchmarks"):
+        shown += f" --img-dir {_shown(img_dir)}"
+
+    lines = [
+        "# Benchmarks",
+        "",
+        f"_Generated by `python -m benchmarks.report {shown}` — do not edit by hand._",
+        "",
+        "Secure aggregation with `secagg` (SecAgg, SecAgg+ and packed Paillier) against plain "
+        "summation, Flower's SecAgg+ and phe's Paillier, measured side by side in the same "
+        "sweep.",
+        "",
+        *_machine_section(meta),
+        "## Reproduce",
+        "",
+        "```sh",
+        "make bench                 # the full sweep",
+        "secagg bench --quick       # a quick subset, minutes",
+        f"python -m benchmarks.report {shown}",
+        "```",
+        "",
+        "The exact command of this run:",
+        "",
+        "```sh",
+        str(command) if command else "(not recorded)",
+        "```",
+        "",
+        "## How to read the numbers",
+        "",
+        "The benchmarks ran on a shared, noisy machine. Every number below is a median over "
+        "repetitions (the `reps` column), not a single time, and every comparison is a ratio "
+        "of quantities measured side by side in one process and one run. Times are CPU "
+        "seconds (thread CPU time of each party's own work), not wall-clock seconds; sizes "
+        f"are bytes. A dash ({DASH}) means the quantity does not apply to that protocol. "
+        f"{EXTRAPOLATED_MARK} marks times extrapolated from a measured subset.",
+        "",
+        "## Headline comparisons",
+        "",
+        *_flower_section(points),
+        *_paillier_section(points),
+        *_floor_section(points),
+        *_scale_section(points),
+        "## All points (medians over repetitions)",
+        "",
+        *_table(FULL_HEADERS, (full_row(p) for p in points), "ll" + "r" * 6 + "l" + "r" * 9),
+        "",
+    ]
+    if plots:
+        lines += ["## Plots", ""]
+        for path in plots:
+            caption = PLOT_CAPTIONS.get(path.stem, path.stem)
+            lines += [f"![{caption}]({_rel(path, doc_path.parent)})", ""]
+    notes = meta.get("notes") or []
+    if notes:
+        lines += ["## Notes", ""]
+        lines += [f"- {note}" for note in notes]
+        lines += [""]
+    text = "\n".join(lines)
+    doc_path.parent.mkdir(parents=True, exist_ok=True)
+    doc_path.write_text(text, encoding="utf-8")
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmarks.report CSV [--doc PATH] [--img-dir PATH]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.report",
+        description="Write docs/benchmarks.md and its plots from a `secagg bench` CSV "
+        "(the meta JSON is read from beside it).",
+    )
+    parser.add_argument("csv", type=Path, help="the CSV written by the sweep")
+    parser.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"))
+    parser.add_argument("--img-dir", type=Path, default=Path("docs/img/benchmarks"))
+    args = parser.parse_args(argv)
+    try:
+        render(args.csv, args.doc, args.img_dir)
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
