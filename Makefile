@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # torch is pinned to the local CPU build; any other torch requirement pulls several GB.
 TORCH := torch==2.13.0
 
-.PHONY: demo test clean
+.PHONY: demo test bench bench-quick clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet -e ".[fl,dev]"
 	touch $@
 
+# `secagg bench` compares against Flower's SecAgg+: the `compare` extra pins flwr.
+$(VENV)/.installed-bench: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet $(TORCH)
+	$(PIP) install --quiet -e ".[fl,dev,compare]"
+	touch $@
+
 demo: $(VENV)/.installed-demo
 	$(PY) -m fl
 
@@ -29,6 +35,15 @@ test: $(VENV)/.installed-dev
 	$(PY) -m ruff check secagg fl
 	$(PY) -m mypy secagg
 	$(PY) -m pytest
+
+# The full sweep (about an hour on 2 cores); rewrites benchmarks/results/full.csv and
+# docs/benchmarks.md.
+bench: $(VENV)/.installed-bench
+	$(VENV)/bin/secagg bench
+
+bench-quick: $(VENV)/.installed-bench
+	$(VENV)/bin/secagg bench --quick --doc benchmarks/results/quick.md \
+		--img-dir benchmarks/results/quick-img
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

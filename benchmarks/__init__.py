@@ -1,1 +1,1 @@
-"""Benchmarks of secagg against plain FedAvg summation, Flower SecAgg+ and phe (``secagg bench``)."""
+"""Benchmarks of secagg against plain summation, Flower SecAgg+ and phe (``secagg bench``)."""

@@ -1,13 +1,19 @@
-"""The cost floor of a masking round: the same keystream bytes, generated and nothing else.
+"""Cost floors: the work a round cannot avoid, measured in the same process as the round.
 
-Measured in the same process right after the round, so the ratio of the round's CPU
-time to the floor stays meaningful on a shared, noisy machine.
+A round's CPU time divided by its floor stays meaningful on a shared, noisy machine,
+because both are measured side by side under the same load.
+
+- Masking: generating the same keystream bytes and adding them into one accumulator.
+- Paillier: the same number of modular exponentiations at the same sizes (one per
+  encryption, two half-size CRT ones per decryption), without precomputed tables.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
+import gmpy2
 import numpy as np
 
 from secagg.primitives.entropy import Entropy, system_entropy
@@ -25,3 +31,44 @@ def keystream_floor(vectors: int, dim: int, bits: int, entropy: Entropy = system
     start = time.thread_time()
     accumulate(acc, terms)
     return time.thread_time() - start
+
+
+@dataclass(frozen=True)
+class Exponentiations:
+    """``count`` exponentiations modulo a ``modulus_bits``-bit odd number with
+    ``exponent_bits``-bit exponents."""
+
+    count: int
+    modulus_bits: int
+    exponent_bits: int
+
+
+def exponentiation_floor(
+    work: list[Exponentiations], sample: int = 64, entropy: Entropy = system_entropy
+) -> float:
+    """CPU seconds for every exponentiation in ``work`` with gmpy2.powmod.
+
+    Times ``min(sample, count)`` random exponentiations of each size and scales by
+    count / measured, so that a floor of millions of exponentiations costs seconds.
+    """
+    total = 0.0
+    for item in work:
+        if item.count <= 0:
+            continue
+        measured = min(sample, item.count)
+        modulus = gmpy2.mpz(int.from_bytes(entropy(item.modulus_bits // 8 + 1), "big"))
+        modulus = gmpy2.bit_set(modulus % (gmpy2.mpz(1) << item.modulus_bits), 0)
+        modulus = gmpy2.bit_set(modulus, item.modulus_bits - 1)
+        pairs = [
+            (
+                gmpy2.mpz(int.from_bytes(entropy(item.modulus_bits // 8), "big")) % modulus,
+                gmpy2.mpz(int.from_bytes(entropy(item.exponent_bits // 8 + 1), "big"))
+                >> (8 - item.exponent_bits % 8 if item.exponent_bits % 8 else 8),
+            )
+            for _ in range(measured)
+        ]
+        start = time.thread_time()
+        for base, exponent in pairs:
+            gmpy2.powmod(base, exponent, modulus)
+        total += (time.thread_time() - start) * item.count / measured
+    return total

@@ -7,7 +7,13 @@ Rounds, in order: AdvertiseKeys, ShareKeys, MaskedInputCollection, Unmasking
 """
 
 from secagg.masking.client import ClientStage, MaskingClient
-from secagg.masking.config import Graph, MaskingConfig, default_neighbours, default_threshold
+from secagg.masking.config import (
+    Graph,
+    MaskingConfig,
+    default_neighbours,
+    default_threshold,
+    neighbours_for_dropout,
+)
 from secagg.masking.messages import (
     AdvertiseKeys,
     ForwardedShares,
@@ -38,6 +44,7 @@ __all__ = [
     "UnmaskingResponse",
     "default_neighbours",
     "default_threshold",
+    "neighbours_for_dropout",
     "run_masking_round",
     "simulate_masking",
 ]

@@ -36,6 +36,33 @@ def default_threshold(neighbours: int) -> int:
     return neighbours // 2 + 1
 
 
+def neighbours_for_dropout(num_clients: int, dropout: float, failure: float = 1e-3) -> int:
+    """The smallest even SecAgg+ degree (at least the default) that survives ``dropout``.
+
+    Models round(dropout * n) clients vanishing, chosen uniformly at random and
+    independently of the graph: a client's live neighbours are then hypergeometric. The
+    degree returned makes the union bound over the n clients of "fewer than t = k/2 + 1
+    live neighbours" at most ``failure``, or is n - 1 (the complete graph) when no
+    smaller degree does. Raises ConfigurationError for a dropout outside [0, 1).
+    """
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigurationError(f"dropout must be in [0, 1), got {dropout}")
+    n = num_clients
+    gone = round(dropout * n)
+    others = n - 1
+    k = default_neighbours(n)
+    while k < others:
+        t = default_threshold(k)
+        # P[X > k - t] for X ~ Hypergeometric(others, gone, k): X dropped neighbours.
+        tail = sum(
+            math.comb(gone, x) * math.comb(others - gone, k - x) for x in range(k - t + 1, k + 1)
+        ) / math.comb(others, k)
+        if n * tail <= failure:
+            return k
+        k += 2
+    return others
+
+
 @dataclass(frozen=True)
 class MaskingConfig:
     """One round's public parameters.

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-# benchmarks/ is not an installed package: `.venv/bin/pytest` (unlike `python -m pytest`)
-# does not put the repository on sys.path under --import-mode=importlib.
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from benchmarks.plots import Point, load_points, make_plots  # noqa: E402
-from benchmarks.report import DASH, FULL_HEADERS, ReportError, fmt, main, render  # noqa: E402
-from benchmarks.schema import COLUMNS, PROTOCOLS  # noqa: E402
+from benchmarks.plots import Point, load_points, make_plots
+from benchmarks.report import DASH, FULL_HEADERS, ReportError, fmt, main, render
+from benchmarks.schema import COLUMNS, PROTOCOLS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOTS = ("time_vs_clients", "time_vs_dim", "bytes_vs_clients", "ratio_to_floor")

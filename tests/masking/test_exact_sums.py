@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -61,3 +62,38 @@ def test_secagg_plus_uses_a_sparse_regular_graph(make_round) -> None:
     assert degrees == {r.config.neighbours} and r.config.neighbours < 39
     assert all(c in r.server.neighbours_of(n) for c in r.clients for n in r.server.neighbours_of(c))
     assert np.array_equal(outcome.aggregate, r.expected_sum(r.clients))
+
+
+def _hypergeometric_failure(n: int, gone: int, k: int) -> float:
+    """Union bound over clients of P[fewer than k/2 + 1 of k neighbours live]."""
+    from math import comb
+
+    t = k // 2 + 1
+    others = n - 1
+    tail = sum(comb(gone, x) * comb(others - gone, k - x) for x in range(k - t + 1, k + 1))
+    return n * tail / comb(others, k)
+
+
+@pytest.mark.parametrize("n", [10, 50, 200, 1000])
+@pytest.mark.parametrize("dropout", [0.0, 0.1, 0.3, 0.5])
+def test_neighbours_for_dropout_is_the_smallest_degree_within_the_bound(n, dropout) -> None:
+    from secagg.masking import neighbours_for_dropout
+
+    k = neighbours_for_dropout(n, dropout)
+    gone = round(dropout * n)
+    assert k % 2 == 0 or k == n - 1
+    assert default_neighbours(n) <= k <= n - 1
+    if k < n - 1:
+        assert _hypergeometric_failure(n, gone, k) <= 1e-3
+    if k - 2 >= default_neighbours(n):
+        assert _hypergeometric_failure(n, gone, k - 2) > 1e-3
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_secagg_plus_at_30_percent_dropout_completes_with_the_chosen_degree(seed: int) -> None:
+    from secagg.measure import Scenario, measure
+    from secagg.result import Protocol
+
+    report = measure(Scenario(Protocol.SECAGG_PLUS, clients=40, dim=16, dropout=0.3, seed=seed))
+    assert report["exact"] and report["neighbours"] > default_neighbours(40)
