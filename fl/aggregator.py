@@ -329,8 +329,8 @@ class SecureAggregator:
     ) -> AggregationResult:
         prep = _prepare(updates, weights, dropouts, round_number)
         if not prep.counted():
-            # Nothing to aggregate; secagg's masking simulator reports this case as an
-            # InputError (zero total weight) rather than an abort, so decide it here.
+            # Nothing to aggregate: abort before any key is made (secagg's server would
+            # abort at the upload stage anyway).
             raise AbortError(f"none of the {len(prep.arrays)} clients uploaded its update")
         quant = QuantizationConfig(
             clip=self.clip,

@@ -242,6 +242,8 @@ class MaskingServer:
         self._require(ServerStage.COLLECTING_INPUTS)
         survivors = set(self._inputs)
         dropped = set(self._shares) - survivors
+        if not survivors:
+            raise self._abort("no masked input arrived: there is nothing to aggregate")
         for cid in sorted(survivors | dropped):
             alive = self._graph[cid] & survivors
             needed = cid in survivors or bool(alive)  # a dropped client matters if masked against

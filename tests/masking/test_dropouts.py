@@ -99,3 +99,22 @@ def test_secagg_plus_aborts_when_a_neighbourhood_falls_below_t(make_round) -> No
     with pytest.raises(AbortError):
         r.upload(forwarded)
     assert "unmask" not in r.sent
+
+
+@pytest.mark.parametrize("graph", [Graph.COMPLETE, Graph.HARARY])
+def test_every_client_gone_before_upload_aborts(make_round, graph) -> None:
+    r = make_round(n=N, graph=graph)
+    forwarded = r.share(r.advertise())
+    r.gone |= set(r.clients)
+    with pytest.raises(AbortError, match="no masked input"):
+        r.upload(forwarded)
+    assert "unmask" not in r.sent
+
+
+@pytest.mark.parametrize("protocol", ["secagg", "secagg+"])
+def test_run_round_aborts_when_nobody_uploads(protocol: str) -> None:
+    from secagg import run_round
+
+    drops = dict.fromkeys(range(5), DropStage.MASKED_INPUT)
+    with pytest.raises(AbortError):
+        run_round(protocol, [np.zeros(4)] * 5, dropouts=drops)
