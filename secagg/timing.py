@@ -10,8 +10,11 @@ from __future__ import annotations
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 SERVER = "server"
 KEY_HOLDER = "keyholder"
@@ -31,6 +34,11 @@ class CpuLedger:
             yield
         finally:
             self.add(party, stage, time.thread_time() - start)
+
+    def run(self, party: int | str, stage: str, fn: Callable[[], _T]) -> _T:
+        """Call ``fn`` and charge its thread CPU time; returns what it returns."""
+        with self.charge(party, stage):
+            return fn()
 
     def add(self, party: int | str, stage: str, seconds: float) -> None:
         """Charge ``seconds`` measured elsewhere (e.g. in a worker process)."""

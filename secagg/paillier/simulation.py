@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 from collections import defaultdict
-from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,31 +20,10 @@ from secagg.paillier.session import PaillierConfig
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.quantize import QuantizationConfig
 from secagg.result import DropStage, Protocol, RoundMetrics, RoundResult
+from secagg.timing import KEY_HOLDER, SERVER, CpuLedger
 from secagg.weighting import decode_weighted, encode_weighted
 
-_T = TypeVar("_T")
 NAIVE_SUBSET = 32  # values per client that the naive baseline really encrypts
-
-
-class _Clock:
-    """Thread CPU seconds per party and per stage."""
-
-    def __init__(self) -> None:
-        self.party: dict[str, float] = defaultdict(float)
-        self.stage: dict[str, float] = defaultdict(float)
-
-    def run(self, party: str, stage: str, fn: Callable[[], _T]) -> _T:
-        start = time.thread_time()
-        try:
-            return fn()
-        finally:
-            spent = time.thread_time() - start
-            self.party[party] += spent
-            self.stage[stage] += spent
-
-    def add(self, party: str, stage: str, seconds: float) -> None:
-        self.party[party] += seconds
-        self.stage[stage] += seconds
 
 
 def run_paillier_round(
@@ -100,7 +76,7 @@ def run_paillier_round(
         key_bits=key_bits,
     )
     pool = min(2, os.cpu_count() or 1) if workers is None else workers
-    clock = _Clock()
+    ledger = CpuLedger()
     sent: dict[int, int] = defaultdict(int)
     received: dict[int, int] = defaultdict(int)
     keyholder_gone = 0 in dropouts
@@ -108,12 +84,12 @@ def run_paillier_round(
     if keyholder_gone and dropouts[0] is DropStage.ADVERTISE_KEYS:
         raise AbortError("the key holder vanished before publishing its key; nothing encrypted")
     if key is None:
-        key = clock.run("keyholder", "keygen", lambda: generate_keypair(key_bits, entropy))
+        key = ledger.run(KEY_HOLDER, "keygen", lambda: generate_keypair(key_bits, entropy))
     holder = KeyHolder(config, key=key, workers=pool, entropy=entropy)
     server = PaillierServer(config)
-    key_message = clock.run("keyholder", "keygen", holder.publish)
+    key_message = ledger.run(KEY_HOLDER, "keygen", holder.publish)
     sent[0] += len(key_message)
-    forward = clock.run("server", "keygen", lambda: server.receive_public_key(key_message))
+    forward = ledger.run(SERVER, "keygen", lambda: server.receive_public_key(key_message))
 
     # Every stage before UNMASKING means "vanished before uploading".
     uploaders = [
@@ -121,36 +97,36 @@ def run_paillier_round(
     ]
     for i in uploaders:
         client = PaillierClient(config, i + 1, entropy=entropy)
-        party = f"client{i}"
+        party = i  # the position; the key holder's decryption is KEY_HOLDER
         if i != 0:
             received[i] += len(forward)
-        clock.run(party, "setup", partial(client.receive_public_key, forward))
-        vector = clock.run(
+        ledger.run(party, "setup", partial(client.receive_public_key, forward))
+        vector = ledger.run(
             party, "encode", partial(encode_weighted, updates[i], weights[i], quantization, entropy)
         )
         if record_inputs is not None:
             record_inputs[i] = vector
-        upload = clock.run(party, "encrypt", partial(client.upload, vector))
+        upload = ledger.run(party, "encrypt", partial(client.upload, vector))
         sent[i] += len(upload)
-        clock.run("server", "sum", partial(server.receive_upload, upload))
+        ledger.run(SERVER, "sum", partial(server.receive_upload, upload))
 
-    request = clock.run("server", "sum", server.close_uploads)
+    request = ledger.run(SERVER, "sum", server.close_uploads)
     if keyholder_gone:
         server.abort()
         holder.abort()
         raise AbortError("the key holder vanished before decrypting; the round is aborted")
     received[0] += len(request)
-    answer = clock.run("keyholder", "decrypt", lambda: holder.decrypt(request))
-    clock.add("keyholder", "decrypt", holder.worker_cpu_s)
+    answer = ledger.run(KEY_HOLDER, "decrypt", lambda: holder.decrypt(request))
+    ledger.add(KEY_HOLDER, "decrypt", holder.worker_cpu_s)
     sent[0] += len(answer)
-    aggregate = clock.run("server", "finish", lambda: server.receive_aggregate(answer))
+    aggregate = ledger.run(SERVER, "finish", lambda: server.receive_aggregate(answer))
     weighted = decode_weighted(aggregate, quantization)
     survivors = tuple(cid - 1 for cid in server.survivors)
 
-    client_cpu = [clock.party[f"client{i}"] for i in uploaders]
-    server_cpu = clock.party["server"]
-    keyholder_cpu = clock.party["keyholder"]
-    stages = dict(clock.stage)
+    client_cpu = [ledger.by_party[i] for i in uploaders]
+    server_cpu = ledger.by_party[SERVER]
+    keyholder_cpu = ledger.by_party[KEY_HOLDER]
+    stages = dict(ledger.by_stage)
     bytes_up = statistics.fmean(sent[i] for i in uploaders)
     bytes_down = statistics.fmean(received[i] for i in uploaders)
     extrapolated = False
