@@ -32,7 +32,7 @@ demo: $(VENV)/.installed-demo
 	$(PY) -m fl
 
 test: $(VENV)/.installed-dev
-	$(PY) -m ruff check secagg fl
+	$(PY) -m ruff check secagg fl benchmarks
 	$(PY) -m mypy secagg
 	$(PY) -m pytest
 

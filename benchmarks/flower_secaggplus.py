@@ -1,10 +1,10 @@
-"""Baseline: Flower 1.42's own SecAgg+, driven in one process.
+"""Baseline: Flower 1.41's own SecAgg+, driven in one process.
 
 Flower's real server workflow (``flwr.server.workflow.SecAggPlusWorkflow``) talks to real
 ``ClientApp``s wrapped with Flower's client mod (``flwr.client.mod.secaggplus_mod``) through
 :class:`_LoopbackGrid`, a small in-memory ``Grid`` that delivers each message synchronously
 from the calling thread. No Ray, gRPC, SuperLink or subprocess is involved, so the result's
-``method`` is ``"workflow"``. Every message crosses the same codec Flower 1.42 uses on the
+``method`` is ``"workflow"``. Every message crosses the same codec Flower 1.41 uses on the
 wire: it is deflated into Flower's content-addressed object tree (one ``bytes`` blob per
 object, as pushed with ``PushObject``) and inflated again on the other side. The blob
 sizes are the byte counts; the codec CPU is charged to the party that runs it.
@@ -51,7 +51,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-FLOWER_SERIES = "1.42."
+FLOWER_SERIES = "1.41."
 # Flower's stage names -> the masking stage names of benchmarks/schema.py.
 STAGE_NAMES = {
     "setup": "advertise",
@@ -66,7 +66,7 @@ _NODE_ID_BASE = 1_000
 
 
 def flower_available() -> bool:
-    """True if flwr 1.42.x is installed and its SecAgg+ workflow and client mod import."""
+    """True if flwr 1.41.x is installed and its SecAgg+ workflow and client mod import."""
     try:
         version = importlib.metadata.version("flwr")
     except importlib.metadata.PackageNotFoundError:
@@ -382,7 +382,7 @@ def run_flower_secaggplus(
     dropout_stage: DropoutStage = "upload",
     seed: int = 0,
 ) -> dict[str, object]:
-    """One round of Flower 1.42's SecAgg+ over random float32 vectors, in this process.
+    """One round of Flower 1.41's SecAgg+ over random float32 vectors, in this process.
 
     Parameters
     ----------
@@ -411,11 +411,11 @@ def run_flower_secaggplus(
     Raises
     ------
     NotImplementedError: for dropout stages before the upload ("advertise", "share").
-        Flower 1.42 cannot finish such a round: its unmask stage lists a client lost in
+        Flower 1.41 cannot finish such a round: its unmask stage lists a client lost in
         setup or share_keys as a dead neighbour, and the survivors' secaggplus_mod fails
         (KeyError) looking up that client's key shares, which it never sent; the server
         also needs shares of every sampled client. Tried with this module: it raises.
-    RuntimeError: if flwr 1.42 is missing or Flower's workflow halts.
+    RuntimeError: if flwr 1.41 is missing or Flower's workflow halts.
 
     Notes
     -----
@@ -434,10 +434,10 @@ def run_flower_secaggplus(
     FitIns carry no arrays), so bytes down are the protocol's own.
     """
     if not flower_available():
-        raise RuntimeError("flwr 1.42.x is not installed (pip install flwr==1.42.0)")
+        raise RuntimeError("flwr 1.41.x is not installed (pip install flwr==1.41.0)")
     if dropout_stage not in ("upload", "unmask"):
         raise NotImplementedError(
-            f"dropouts at {dropout_stage!r}: Flower 1.42 cannot finish a round with a "
+            f"dropouts at {dropout_stage!r}: Flower 1.41 cannot finish a round with a "
             "client lost before it uploads (its unmask stage asks the survivors for "
             "key shares of that client, which they never received)"
         )

@@ -1,4 +1,4 @@
-"""The Flower 1.42 SecAgg+ baseline: tiny rounds through Flower's real workflow and mod."""
+"""The Flower 1.41 SecAgg+ baseline: tiny rounds through Flower's real workflow and mod."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ pytest.importorskip("flwr")
 from benchmarks import flower_secaggplus as fs
 
 if not fs.flower_available():
-    pytest.skip("needs flwr 1.42.x", allow_module_level=True)
+    pytest.skip("needs flwr 1.41.x", allow_module_level=True)
 
 
 def check_sane(result: dict[str, object], clients: int, dim: int) -> None:
     """Fields every result carries, with plausible values."""
     assert result["method"] == "workflow"
-    assert str(result["flwr_version"]).startswith("1.42.")
+    assert str(result["flwr_version"]).startswith("1.41.")
     assert (result["clients"], result["dim"]) == (clients, dim)
     assert result["num_shares"] == cast_int(result["neighbours"]) + 1
     for key in ("client_cpu_s", "client_cpu_s_max", "server_cpu_s", "total_cpu_s", "wall_s"):
