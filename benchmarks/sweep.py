@@ -53,7 +53,8 @@ def _around_base(
         points += [Point(proto, n, BASE_DIM, BASE_DROPOUT, BASE_BITS) for n in clients]
         points += [Point(proto, BASE_CLIENTS, d, BASE_DROPOUT, BASE_BITS) for d in dims]
         points += [Point(proto, BASE_CLIENTS, BASE_DIM, p, BASE_BITS) for p in dropouts]
-        points += [Point(proto, BASE_CLIENTS, BASE_DIM, BASE_DROPOUT, b) for b in bits]
+        if proto != "plain":  # plain sends float32: it has no bit width to vary
+            points += [Point(proto, BASE_CLIENTS, BASE_DIM, BASE_DROPOUT, b) for b in bits]
     return points
 
 
