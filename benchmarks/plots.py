@@ -267,12 +267,18 @@ PLOT_CAPTIONS = {
 
 
 def _series(
-    points: Sequence[Point], x: Callable[[Point], int | None], column: str
+    points: Sequence[Point],
+    x: Callable[[Point], int | None],
+    column: str,
+    *,
+    per_dropout: bool = False,
 ) -> dict[str, list[Point]]:
     """Per protocol, one point per x value with data in ``column``, sorted by x.
 
     Several points at one x (different bits, say) resolve to the protocol's most common
-    bits, then the first in table order.
+    bits, then the first in table order. With ``per_dropout``, each protocol keeps only
+    its dropout with the most distinct x values, and its key names that dropout
+    ("secagg+ (dropout 0.1)"): sweeps of one protocol need not share a dropout.
     """
     out: dict[str, list[Point]] = {}
     for protocol in PROTOCOLS:
@@ -280,13 +286,21 @@ def _series(
         mine = [p for p in mine if (p.median(column) or 0.0) > 0.0]
         if not mine:
             continue
+        key = protocol
+        if per_dropout:
+            spread: dict[float, set[int | None]] = {}
+            for p in mine:
+                spread.setdefault(p.dropout or 0.0, set()).add(x(p))
+            best = max(spread, key=lambda d: (len(spread[d]), -d))
+            mine = [p for p in mine if (p.dropout or 0.0) == best]
+            key = f"{protocol} (dropout {best:g})"
         common_bits = Counter(p.bits for p in mine).most_common(1)[0][0]
         chosen: dict[int, Point] = {}
         for p in sorted(mine, key=lambda p: (p.bits != common_bits, point_order(p))):
             xv = x(p)
             if xv is not None:
                 chosen.setdefault(xv, p)
-        out[protocol] = [chosen[k] for k in sorted(chosen)]
+        out[key] = [chosen[k] for k in sorted(chosen)]
     return out
 
 
@@ -305,7 +319,8 @@ def _draw(
     marks_extrapolated = column in TIME_DERIVED
     handles: list[Line2D] = []
     any_extrapolated = False
-    for protocol, pts in series.items():
+    for label, pts in series.items():
+        protocol = label.split(" ", 1)[0]
         colour, marker = _COLOURS[protocol], _MARKERS[protocol]
         style: Literal["--", "-"] = "--" if protocol in BASELINES else "-"
         xs = [float(x(p) or 0) for p in pts]
@@ -328,7 +343,7 @@ def _draw(
                     markersize=6,
                 )
         any_extrapolated |= marks_extrapolated and any(p.extrapolated for p in pts)
-        handles.append(Line2D([], [], color=colour, linestyle=style, marker=marker, label=protocol))
+        handles.append(Line2D([], [], color=colour, linestyle=style, marker=marker, label=label))
     if any_extrapolated:
         handles.append(
             Line2D(
@@ -400,8 +415,11 @@ def make_plots(rows: Iterable[Mapping[str, str]] | Sequence[Point], out_dir: Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     drop = fixed_dropout(points)
     at_drop = [p for p in points if p.dropout == drop]
-    dim, clients = fixed_dim(points), fixed_clients(points)
-    by_dim = [p for p in at_drop if p.dim == dim] if dim is not None else []
+    # Against clients: the dim with the most client counts at any dropout, and each
+    # protocol at its own most-swept dropout (named in the legend).
+    dim = _most_distinct(points, lambda p: p.dim, lambda p: p.clients)
+    clients = fixed_clients(points)
+    by_dim = [p for p in points if p.dim == dim] if dim is not None else []
     by_clients = [p for p in at_drop if p.clients == clients] if clients is not None else []
 
     def x_clients(p: Point) -> int | None:
@@ -410,7 +428,7 @@ def make_plots(rows: Iterable[Mapping[str, str]] | Sequence[Point], out_dir: Pat
     def x_dim(p: Point) -> int | None:
         return p.dim
 
-    at_dim = f"dim {dim:,}, dropout {_fmt_drop(drop)}" if dim is not None else ""
+    at_dim = f"dim {dim:,}, dropout as in the legend" if dim is not None else ""
     at_clients = f"{clients} clients, dropout {_fmt_drop(drop)}" if clients is not None else ""
     plans = [
         ("time_vs_clients", by_dim, x_clients, "total_cpu_s", at_dim, "clients", "CPU s"),
@@ -421,7 +439,8 @@ def make_plots(rows: Iterable[Mapping[str, str]] | Sequence[Point], out_dir: Pat
     written = []
     for name, pts, x, column, where, xlabel, ylabel in plans:
         title = f"{PLOT_CAPTIONS[name]}\n{where}; median and min-max over repetitions"
-        path = _save(out_dir, name, _series(pts, x, column), x, column, title, xlabel, ylabel)
+        series = _series(pts, x, column, per_dropout=xlabel == "clients")
+        path = _save(out_dir, name, series, x, column, title, xlabel, ylabel)
         if path is not None:
             written.append(path)
     return written
