@@ -47,7 +47,7 @@ def plain_round(scenario: Scenario) -> dict[str, Any]:
         "dim": scenario.dim,
         "bits": 32,
         "survivors": len(senders),
-        "exact": bool(np.array_equal(total, check)),
+        "exact": None,  # nothing to check: the plain sum is the reference itself
         "client_cpu_s": statistics.median(client_cpu) if client_cpu else 0.0,
         "client_cpu_s_max": max(client_cpu, default=0.0),
         "server_cpu_s": server_cpu,

@@ -389,17 +389,14 @@ def _save(
     return path
 
 
-def _fmt_drop(drop: float | None) -> str:
-    return "none" if drop is None else f"{drop:g}"
-
-
 def make_plots(rows: Iterable[Mapping[str, str]] | Sequence[Point], out_dir: Path) -> list[Path]:
     """Write the benchmark PNGs to ``out_dir`` and return their paths, in order.
 
     ``rows`` are CSV rows (``csv.DictReader``) or points from ``load_points``. Plots:
     total CPU against clients (at ``fixed_dim``), total CPU against dim and the ratio to
     the floor against dim (at ``fixed_clients``), bytes up per client against clients;
-    all at ``fixed_dropout``. A plot without data is skipped, as is a protocol without
+    each protocol at its own most-swept dropout (named in the legend). A plot without
+    data is skipped, as is a protocol without
     data in a plot.
     """
     points: list[Point] = []
@@ -413,14 +410,12 @@ def make_plots(rows: Iterable[Mapping[str, str]] | Sequence[Point], out_dir: Pat
         raise TypeError("make_plots takes CSV rows or points, not both")
     points = points or load_points(raw)
     out_dir.mkdir(parents=True, exist_ok=True)
-    drop = fixed_dropout(points)
-    at_drop = [p for p in points if p.dropout == drop]
     # Against clients: the dim with the most client counts at any dropout, and each
     # protocol at its own most-swept dropout (named in the legend).
     dim = _most_distinct(points, lambda p: p.dim, lambda p: p.clients)
     clients = fixed_clients(points)
     by_dim = [p for p in points if p.dim == dim] if dim is not None else []
-    by_clients = [p for p in at_drop if p.clients == clients] if clients is not None else []
+    by_clients = [p for p in points if p.clients == clients] if clients is not None else []
 
     def x_clients(p: Point) -> int | None:
         return p.clients
@@ -429,7 +424,7 @@ def make_plots(rows: Iterable[Mapping[str, str]] | Sequence[Point], out_dir: Pat
         return p.dim
 
     at_dim = f"dim {dim:,}, dropout as in the legend" if dim is not None else ""
-    at_clients = f"{clients} clients, dropout {_fmt_drop(drop)}" if clients is not None else ""
+    at_clients = f"{clients} clients, dropout as in the legend" if clients is not None else ""
     plans = [
         ("time_vs_clients", by_dim, x_clients, "total_cpu_s", at_dim, "clients", "CPU s"),
         ("time_vs_dim", by_clients, x_dim, "total_cpu_s", at_clients, "dim", "CPU s"),
@@ -439,7 +434,7 @@ def make_plots(rows: Iterable[Mapping[str, str]] | Sequence[Point], out_dir: Pat
     written = []
     for name, pts, x, column, where, xlabel, ylabel in plans:
         title = f"{PLOT_CAPTIONS[name]}\n{where}; median and min-max over repetitions"
-        series = _series(pts, x, column, per_dropout=xlabel == "clients")
+        series = _series(pts, x, column, per_dropout=True)
         path = _save(out_dir, name, series, x, column, title, xlabel, ylabel)
         if path is not None:
             written.append(path)

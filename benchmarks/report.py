@@ -38,9 +38,14 @@ MASKING_FLOOR = "generating the same mask keystream bytes + the same vector addi
 FLOOR_DESCRIPTIONS = {
     "secagg": MASKING_FLOOR,
     "secagg+": MASKING_FLOOR,
-    "flower-secagg+": MASKING_FLOOR,
-    "paillier": "the same number of modular exponentiations at the same sizes",
-    "phe-paillier": "the same number of modular exponentiations at the same sizes",
+    "flower-secagg+": "our AES-CTR keystream for the same number of 32-bit mask vectors "
+    "+ the same additions (Flower's masks come from numpy's Mersenne Twister)",
+    "paillier": "the same modular exponentiations at the same sizes, done as the protocol "
+    "does them: fixed-base DJN with a window table (one table per client, one product mod "
+    "n^2 per window per ciphertext), the server's products, two CRT exponentiations per "
+    "decrypted ciphertext",
+    "phe-paillier": "the same modular exponentiations at the same sizes: a full r^n mod n^2 "
+    "per value, the server's products, two CRT exponentiations per decrypted value",
     "plain": "the vector additions of the sum",
 }
 
@@ -467,7 +472,9 @@ def render(
         "The benchmarks ran on a shared, noisy machine. Every number below is a median over "
         "repetitions (the `reps` column), not a single time, and every comparison is a ratio "
         "of quantities measured side by side in one process and one run. Times are CPU "
-        "seconds (thread CPU time of each party's own work), not wall-clock seconds; sizes "
+        "seconds of each party's own work (thread CPU time; process CPU time for Flower, "
+        "whose secret sharing runs on a thread pool, and for the Paillier decryption "
+        "workers), not wall-clock seconds; sizes "
         f"are bytes. A dash ({DASH}) means the quantity does not apply to that protocol. "
         f"{EXTRAPOLATED_MARK} marks times extrapolated from a measured subset.",
         "",

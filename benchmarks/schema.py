@@ -1,8 +1,10 @@
 """The benchmark CSV: one row per (point, repetition), the same columns for every system.
 
-Times are CPU seconds (thread CPU time of the party's own work) unless the name says
-``wall``; sizes are bytes; ``peak_rss_mb`` is the peak resident set of the process that
-ran the point (each point runs in a fresh process). Empty cells mean "does not apply".
+Times are CPU seconds of the party's own work (thread CPU time; process CPU time for
+Flower, whose secret sharing runs on a thread pool, and for the Paillier decryption
+workers) unless the name says ``wall``; sizes are bytes; ``peak_rss_mb`` is the peak
+resident set of the process that ran the point (each point runs in a fresh process).
+Empty cells mean "does not apply".
 """
 
 from __future__ import annotations

@@ -150,7 +150,8 @@ def run_grid(
             try:
                 row = _run_in_subprocess(point, timeout_s)
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                failures.append(Failure(point, str(exc).strip().splitlines()[-1][:300]))
+                lines = str(exc).strip().splitlines() or [type(exc).__name__]
+                failures.append(Failure(point, lines[-1][:300]))
                 continue
             notes.extend(n for n in row.pop("notes", []) if n not in notes)
             writer.writerow(row)

@@ -4,12 +4,17 @@ A round's CPU time divided by its floor stays meaningful on a shared, noisy mach
 because both are measured side by side under the same load.
 
 - Masking: generating the same keystream bytes and adding them into one accumulator.
-- Paillier: the same number of modular exponentiations at the same sizes (one per
-  encryption, two half-size CRT ones per decryption), without precomputed tables.
+- Paillier: the same number of modular exponentiations at the same sizes, each done the
+  way the protocol does it: the packed protocol's DJN encryptions are fixed-base
+  exponentiations with a window table (one table per client, then one multiplication
+  mod n^2 per window per ciphertext); phe's are full exponentiations; decryptions are two
+  half-size CRT exponentiations per ciphertext; the server's homomorphic additions are
+  one multiplication mod n^2 per ciphertext received.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -72,3 +77,26 @@ def exponentiation_floor(
             gmpy2.powmod(base, exponent, modulus)
         total += (time.thread_time() - start) * item.count / measured
     return total
+
+
+def multiplication_floor(
+    count: int, modulus_bits: int, sample: int = 2048, entropy: Entropy = system_entropy
+) -> float:
+    """CPU seconds for ``count`` multiplications modulo a ``modulus_bits``-bit number.
+
+    Times ``min(sample, count)`` of them (a * b % m with gmpy2) and scales by count.
+    """
+    if count <= 0:
+        return 0.0
+    measured = min(sample, count)
+    modulus = gmpy2.bit_set(
+        gmpy2.mpz(int.from_bytes(entropy(modulus_bits // 8), "big")), modulus_bits - 1
+    )
+    values = [
+        gmpy2.mpz(int.from_bytes(entropy(modulus_bits // 8), "big")) % modulus
+        for _ in range(measured + 1)
+    ]
+    start = time.thread_time()
+    for a, b in itertools.pairwise(values):
+        a * b % modulus  # the work being timed
+    return (time.thread_time() - start) * count / measured

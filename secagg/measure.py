@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 
 from secagg.errors import ConfigurationError
-from secagg.floor import Exponentiations, exponentiation_floor, keystream_floor
+from secagg.floor import (
+    Exponentiations,
+    exponentiation_floor,
+    keystream_floor,
+    multiplication_floor,
+)
 from secagg.masking.config import MaskingConfig, neighbours_for_dropout
 from secagg.masking.simulation import graph_for, masking_metrics, simulate_masking
 from secagg.quantize import QuantizationConfig
@@ -68,9 +73,7 @@ def dropouts(scenario: Scenario, first: int) -> dict[int, DropStage]:
     count = min(round(scenario.dropout * n), n - first)
     chosen = sorted(int(p) for p in rng.choice(n - first, size=count, replace=False) + first)
     stages = list(DropStage)
-    return {
-        p: scenario.dropout_stage or stages[int(rng.integers(len(stages)))] for p in chosen
-    }
+    return {p: scenario.dropout_stage or stages[int(rng.integers(len(stages)))] for p in chosen}
 
 
 def measure(scenario: Scenario) -> dict[str, Any]:
@@ -95,7 +98,7 @@ def _masking(
 ) -> dict[str, Any]:
     neighbours = s.neighbours
     if neighbours is None and s.protocol is Protocol.SECAGG_PLUS and len(xs) >= 3:
-        # A degree that survives the scenario's dropout rate (the default at <= 10%).
+        # A degree that survives the scenario's dropout rate (at least the default).
         neighbours = neighbours_for_dropout(len(xs), s.dropout)
     config = MaskingConfig.create(
         graph_for(s.protocol), len(xs), protected_length(s.dim), quant.k, neighbours, s.threshold
@@ -143,7 +146,7 @@ _PAILLIER_ROUND_STAGES = ("setup", "encrypt", "sum", "decrypt", "finish")
 def _paillier(
     s: Scenario, xs: list[np.ndarray], drops: dict[int, DropStage], quant: QuantizationConfig
 ) -> dict[str, Any]:
-    from secagg.paillier.djn import ExponentMode, exponent_bits
+    from secagg.paillier.djn import ExponentMode, best_window, exponent_bits
     from secagg.paillier.packing import PackingConfig
     from secagg.paillier.simulation import run_paillier_round
 
@@ -162,21 +165,27 @@ def _paillier(
 
     length = protected_length(s.dim)
     uploaders = len(inputs)
+    n2_bits = 2 * s.key_bits
+    decryption = Exponentiations(0, s.key_bits, s.key_bits // 2)  # two per ciphertext (CRT)
     if s.protocol is Protocol.PAILLIER:
-        # One DJN encryption per ciphertext (n^2 modulus, n/2-bit exponent) and two
-        # CRT exponentiations per decrypted ciphertext (p^2 modulus, |p|-bit exponent).
+        # Fixed-base DJN, as the protocol's Encryptor does it: per client h^n mod n^2 and
+        # a table of windows x (2^w - 1) products; then one product per window per
+        # ciphertext. The server multiplies in each ciphertext it receives.
         ciphertexts = PackingConfig.for_budget(quant, s.key_bits).plaintexts(length)
-        encryptions = uploaders * ciphertexts
-        enc_exponent = exponent_bits(ExponentMode.HALF, s.key_bits)
+        exp_bits = exponent_bits(ExponentMode.HALF, s.key_bits)
+        window = best_window(exp_bits, ciphertexts)
+        windows = -(-exp_bits // window)
+        powmods = [Exponentiations(uploaders, n2_bits, s.key_bits)]
+        products = uploaders * (windows * ((1 << window) - 1) + ciphertexts * (windows + 1))
     else:
-        # phe: r^n mod n^2 per value (|n|-bit exponent); the sum has one ciphertext per value.
-        ciphertexts, encryptions, enc_exponent = length, uploaders * length, s.key_bits
-    floor = exponentiation_floor(
-        [
-            Exponentiations(encryptions, 2 * s.key_bits, enc_exponent),
-            Exponentiations(2 * ciphertexts, s.key_bits, s.key_bits // 2),
-        ]
+        # phe: a full r^n mod n^2 per value, one ciphertext per value summed by the server.
+        ciphertexts = length
+        powmods = [Exponentiations(uploaders * length, n2_bits, s.key_bits)]
+        products = uploaders * length
+    powmods.append(
+        Exponentiations(2 * ciphertexts, decryption.modulus_bits, decryption.exponent_bits)
     )
+    floor = exponentiation_floor(powmods) + multiplication_floor(products, n2_bits)
     stages = result.metrics.stage_cpu_s
     round_cpu = sum(stages.get(name, 0.0) for name in _PAILLIER_ROUND_STAGES)
     report = metrics_dict(result.metrics)

@@ -154,6 +154,13 @@ class MaskingServer:
         elif isinstance(m, MaskedInput):
             if s not in self._shares:
                 raise UnknownClientError(f"client {s} sent no shares", sender=s)
+            # decode() checked these already; a message built in process was not decoded.
+            if m.bits != self.config.modulus_bits or m.dim != self.config.dim:
+                raise DecodeError("masked vector of the wrong shape", sender=s)
+            try:
+                columnpack.check(m.payload, m.dim, m.bits)
+            except DecodeError as exc:
+                raise DecodeError(str(exc), sender=s) from exc
         elif isinstance(m, UnmaskingResponse):
             self._check_response(m)
 

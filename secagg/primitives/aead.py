@@ -4,8 +4,9 @@ Security property: the server (or anyone) cannot read or alter a sealed share, n
 it to another sender, recipient, round or session, because all of these are in the
 associated data; a failed check raises :class:`AuthenticationError`.
 
-A key is used for one session and one ordered pair of clients, so random 96-bit nonces
-are far below the birthday bound.
+A key is used for one session and one pair of clients, for at most one message in each
+direction (X25519 is symmetric, so both directions share it; the associated data tells
+them apart). With random 96-bit nonces that is far below the birthday bound.
 """
 
 from __future__ import annotations

@@ -225,3 +225,23 @@ def test_unmasking_request_round_trips_and_rejects_unsorted_ids(make_round) -> N
     with pytest.raises(DecodeError):
         replace(request, survivors=tuple(reversed(request.survivors))).encode()
     assert KeyBroadcast and ForwardedShares  # exported types
+
+
+def test_server_checks_a_masked_input_built_in_process(make_round) -> None:
+    r = make_round(dim=5)
+    forwarded = r.share(r.advertise())
+    good = r.clients[1].masked_input(forwarded[1], r.inputs[1])
+    padded = np.zeros(good.dim + 1, dtype=good.vector().dtype)
+    padded[-1] = 1
+    forged_padding = replace(good, payload=MaskedInput.pack(b"", 0, 1, good.bits, padded).payload)
+    for bad in (
+        replace(good, payload=bytes(good.payload)[:-4]),
+        replace(good, dim=good.dim - 1),
+        replace(good, bits=good.bits - 1),
+        forged_padding,
+    ):
+        server = r.server
+        with pytest.raises(DecodeError):
+            server.receive(bad)
+        assert 1 in server._banned  # counted as dropped, nothing stored
+        server._banned.discard(1)
