@@ -222,14 +222,6 @@ def _most_distinct(
     return max(distinct, key=lambda g: (len(distinct[g]), count[g], -g))
 
 
-def fixed_dim(points: Sequence[Point]) -> int | None:
-    """The dim with the most client values, among points at ``fixed_dropout``."""
-    drop = fixed_dropout(points)
-    return _most_distinct(
-        [p for p in points if p.dropout == drop], lambda p: p.dim, lambda p: p.clients
-    )
-
-
 def fixed_clients(points: Sequence[Point], prefer: int = 50) -> int | None:
     """``prefer`` clients when it has two or more dims, else the clients with the most dims."""
     drop = fixed_dropout(points)
@@ -393,11 +385,10 @@ def make_plots(rows: Iterable[Mapping[str, str]] | Sequence[Point], out_dir: Pat
     """Write the benchmark PNGs to ``out_dir`` and return their paths, in order.
 
     ``rows`` are CSV rows (``csv.DictReader``) or points from ``load_points``. Plots:
-    total CPU against clients (at ``fixed_dim``), total CPU against dim and the ratio to
-    the floor against dim (at ``fixed_clients``), bytes up per client against clients;
+    total CPU and bytes up per client against clients (at the dim with the most client
+    counts); total CPU and the ratio to the floor against dim (at ``fixed_clients``);
     each protocol at its own most-swept dropout (named in the legend). A plot without
-    data is skipped, as is a protocol without
-    data in a plot.
+    data is skipped, as is a protocol without data in a plot.
     """
     points: list[Point] = []
     raw: list[Mapping[str, str]] = []

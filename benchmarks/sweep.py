@@ -15,7 +15,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -251,7 +250,3 @@ def write_meta(
     path = csv_path.with_suffix(".meta.json")
     path.write_text(json.dumps(meta, indent=2) + "\n")
     return path
-
-
-def elapsed_since(start: float) -> str:
-    return f"{time.time() - start:.0f} s"

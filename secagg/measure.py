@@ -166,7 +166,6 @@ def _paillier(
     length = protected_length(s.dim)
     uploaders = len(inputs)
     n2_bits = 2 * s.key_bits
-    decryption = Exponentiations(0, s.key_bits, s.key_bits // 2)  # two per ciphertext (CRT)
     if s.protocol is Protocol.PAILLIER:
         # Fixed-base DJN, as the protocol's Encryptor does it: per client h^n mod n^2 and
         # a table of windows x (2^w - 1) products; then one product per window per
@@ -182,9 +181,8 @@ def _paillier(
         ciphertexts = length
         powmods = [Exponentiations(uploaders * length, n2_bits, s.key_bits)]
         products = uploaders * length
-    powmods.append(
-        Exponentiations(2 * ciphertexts, decryption.modulus_bits, decryption.exponent_bits)
-    )
+    # Two CRT exponentiations per decrypted ciphertext: mod p^2 and q^2, |p|-bit exponents.
+    powmods.append(Exponentiations(2 * ciphertexts, s.key_bits, s.key_bits // 2))
     floor = exponentiation_floor(powmods) + multiplication_floor(products, n2_bits)
     stages = result.metrics.stage_cpu_s
     round_cpu = sum(stages.get(name, 0.0) for name in _PAILLIER_ROUND_STAGES)
