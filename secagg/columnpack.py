@@ -19,7 +19,7 @@ the server can add packed vectors into its sum without unpacking each one first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
 
 import numpy as np
 import numpy.typing as npt
@@ -48,39 +48,68 @@ def _layout(bits: int, width: int) -> list[tuple[int, int, int, bool]]:
     return [(j, *divmod(j * bits, width), (j * bits) % width + bits > width) for j in range(width)]
 
 
+def workspace(n: int, bits: int) -> Vector:
+    """A fresh W * m element vector of dtype ``mask_dtype(bits)`` with zero padding.
+
+    Write the ``n`` elements into ``workspace[:n]``, then :func:`pack_in_place` packs
+    them within the same memory: no second vector-sized buffer is allocated per message
+    (on a fresh allocation, first-touch page faults cost more than the packing).
+    """
+    dtype, width, m = _shape(n, bits)
+    buffer: Vector = np.empty(width * m, dtype=dtype)
+    buffer[n:] = 0
+    return buffer
+
+
+def pack_in_place(buffer: Vector, bits: int) -> memoryview:
+    """Pack a :func:`workspace` whose elements are all below 2^bits, overwriting it.
+
+    Returns a read-only view of the packed bytes, which are the start of ``buffer``;
+    ``buffer`` must not be used afterwards. The caller guarantees the range (the masking
+    client reduces mod 2^bits as it masks; :func:`pack` checks it). Raises InputError
+    for a buffer of another dtype or a size that is not a multiple of W.
+    """
+    dtype, width, _ = _shape(0, bits)
+    if buffer.ndim != 1 or buffer.dtype != np.dtype(dtype) or buffer.size % width:
+        raise InputError(f"pack_in_place expects a workspace of {np.dtype(dtype)}")
+    rows = buffer.reshape(width, -1)
+    # Words overwrite rows that are already consumed: row j writes only words w and
+    # w + 1 with w = floor(j k / W) <= j, and w + 1 <= j when it spills (a spill needs
+    # k < W and j >= 1, so j k / W < j); a write to word j itself happens only after row
+    # j has been read. Every word receives at least one row: the first assigns, the rest
+    # OR in.
+    spill = np.empty(rows.shape[1], dtype=dtype)
+    started = [False] * bits
+    for j, w, offset, spills in _layout(bits, width):
+        if started[w]:
+            np.left_shift(rows[j], dtype(offset), out=spill)
+            rows[w] |= spill
+        else:
+            np.left_shift(rows[j], dtype(offset), out=rows[w])
+            started[w] = True
+        if spills:
+            np.right_shift(rows[j], dtype(width - offset), out=rows[w + 1])
+            started[w + 1] = True
+    words = rows[:bits]
+    if sys.byteorder == "big":  # the wire is little-endian; the workspace is native
+        words.byteswap(inplace=True)
+    return memoryview(words.reshape(-1).view(np.uint8).data).toreadonly()
+
+
 def pack(values: Vector, bits: int) -> memoryview:
     """Pack a 1-D vector of dtype ``mask_dtype(bits)`` whose elements are below 2^bits.
 
-    Returns a read-only view of freshly packed bytes (no copy to ``bytes`` is made:
-    the caller's message encoding copies them once).
+    Returns a read-only view of freshly packed bytes; ``values`` is left as it was.
     Raises InputError for a non-vector, another dtype, or an element >= 2^bits.
     """
-    dtype, width, m = _shape(values.size, bits)
+    dtype, width, _ = _shape(values.size, bits)
     if values.ndim != 1 or values.dtype != np.dtype(dtype):
         raise InputError(f"pack expects a 1-D {np.dtype(dtype)} vector")
     if bits < width and values.size and int(values.max()) >> bits:
         raise InputError(f"element does not fit in {bits} bits")
-    if values.size == width * m:
-        rows = np.ascontiguousarray(values).reshape(width, m)
-    else:
-        rows = np.zeros((width, m), dtype=dtype)
-        rows.reshape(-1)[: values.size] = values
-    words = np.empty((bits, m), dtype=dtype)
-    spill = np.empty(m, dtype=dtype)
-    started = [False] * bits
-    for j, w, offset, spills in _layout(bits, width):
-        # Every word receives at least one row; the first one assigns, the rest OR in.
-        if started[w]:
-            np.left_shift(rows[j], dtype(offset), out=spill)
-            words[w] |= spill
-        else:
-            np.left_shift(rows[j], dtype(offset), out=words[w])
-            started[w] = True
-        if spills:
-            np.right_shift(rows[j], dtype(width - offset), out=words[w + 1])
-            started[w + 1] = True
-    packed = words.astype(words.dtype.newbyteorder("<"), copy=False)
-    return memoryview(packed.reshape(-1).view(np.uint8).data).toreadonly()
+    buffer = workspace(values.size, bits)
+    buffer[: values.size] = values
+    return pack_in_place(buffer, bits)
 
 
 def _words(data: bytes | memoryview, n: int, bits: int) -> tuple[Vector, int, int]:
@@ -127,29 +156,39 @@ def unpack(data: bytes | memoryview, n: int, bits: int) -> Vector:
     return out.reshape(-1)[:n]
 
 
-def add_packed(acc: Vector, payloads: Iterable[bytes | memoryview], bits: int) -> Vector:
-    """acc += sum of the unpacked ``payloads``, correct mod 2^bits; returns ``acc``.
+class PackedSum:
+    """A running sum mod 2^bits of packed vectors of ``n`` elements, each added without
+    being unpacked first. Memory is one W * m work vector, however many are added."""
 
-    ``acc`` is a 1-D vector of dtype ``mask_dtype(bits)`` and length n. Each payload must
-    already have passed :func:`check`. The bits of ``acc`` at and above ``bits`` are left
-    undefined (the caller reduces mod 2^bits), which lets each packed word be added
-    shifted, without clearing the neighbouring element's bits first: they only ever
-    land at or above bit ``bits``.
-    """
-    dtype, width, m = _shape(acc.size, bits)
-    if acc.ndim != 1 or acc.dtype != np.dtype(dtype):
-        raise InputError(f"accumulator must be a 1-D {np.dtype(dtype)} vector")
-    total = np.zeros((width, m), dtype=dtype)
-    part = np.empty(m, dtype=dtype)
-    layout = _layout(bits, width)
-    for data in payloads:
-        words, _, _ = _words(data, acc.size, bits)
-        for j, w, offset, spills in layout:
-            np.right_shift(words[w], dtype(offset), out=part)
-            total[j] += part
+    def __init__(self, n: int, bits: int) -> None:
+        dtype, width, m = _shape(n, bits)
+        self.n, self.bits = n, bits
+        self._layout = _layout(bits, width)
+        # Row j of V summed over the payloads. Bits at and above ``bits`` are left
+        # undefined, which lets each packed word be added shifted without clearing the
+        # neighbouring element's bits first: those only ever land at or above ``bits``.
+        self._rows = np.zeros((width, m), dtype=dtype)
+        self._part = np.empty(m, dtype=dtype)
+        self._shift = [(dtype(offset), dtype(width - offset)) for _, _, offset, _ in self._layout]
+
+    def add(self, payload: bytes | memoryview) -> None:
+        """Add one packed vector. Raises DecodeError on a wrong length; the padding must
+        already have passed :func:`check` (else the padding elements' sum is polluted,
+        never the n elements')."""
+        words, _, _ = _words(payload, self.n, self.bits)
+        rows, part = self._rows, self._part
+        for (j, w, _, spills), (right, left) in zip(self._layout, self._shift, strict=True):
+            np.right_shift(words[w], right, out=part)
+            rows[j] += part
             if spills:
-                # Bits [0, width - offset) of the row came from word w; the rest from w + 1.
-                np.left_shift(words[w + 1], dtype(width - offset), out=part)
-                total[j] += part
-    acc += total.reshape(-1)[: acc.size]
-    return acc
+                # Bits [0, W - offset) of the row came from word w; the rest from w + 1.
+                np.left_shift(words[w + 1], left, out=part)
+                rows[j] += part
+
+    def vector(self) -> Vector:
+        """The sum so far, reduced mod 2^bits in place (which leaves the sum mod 2^bits
+        as it was): a view of this object's memory, so later :meth:`add` calls change it."""
+        out: Vector = self._rows.reshape(-1)[: self.n]
+        if self.bits < 8 * out.dtype.itemsize:
+            out &= out.dtype.type((1 << self.bits) - 1)
+        return out

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secagg.columnpack import add_packed, check, pack, packed_size, unpack
+from secagg.columnpack import (
+    PackedSum,
+    check,
+    pack,
+    pack_in_place,
+    packed_size,
+    unpack,
+    workspace,
+)
 from secagg.errors import DecodeError, InputError
 from secagg.primitives.prg import mask_dtype
 
@@ -58,21 +66,28 @@ def test_matches_the_reference_and_round_trips(bits: int, data) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(bits=st.integers(1, 64), data=st.data())
-def test_add_packed_is_the_sum_mod_2k(bits: int, data) -> None:
+def test_packed_sum_is_the_sum_mod_2k(bits: int, data) -> None:
     n = data.draw(st.integers(0, 150))
     count = data.draw(st.integers(0, 5))
     vectors = [
         data.draw(st.lists(st.integers(0, 2**bits - 1), min_size=n, max_size=n))
         for _ in range(count)
     ]
-    start = data.draw(st.lists(st.integers(0, 2**bits - 1), min_size=n, max_size=n))
     dtype = mask_dtype(bits)
-    acc = np.array(start, dtype=dtype)
-    add_packed(acc, [pack(np.array(v, dtype=dtype), bits) for v in vectors], bits)
+    total = PackedSum(n, bits)
+    for v in vectors:
+        total.add(pack(np.array(v, dtype=dtype), bits))
     columns = list(zip(*vectors, strict=True)) if count else [()] * n
-    expected = [(s + sum(col)) % 2**bits for s, col in zip(start, columns, strict=True)]
-    got = [int(x) % 2**bits for x in acc]
-    assert got == expected
+    assert [int(x) for x in total.vector()] == [sum(col) % 2**bits for col in columns]
+
+
+@settings(max_examples=40, deadline=None)
+@given(bits=st.integers(1, 64), data=st.data())
+def test_pack_in_place_matches_the_reference(bits: int, data) -> None:
+    values = data.draw(st.lists(st.integers(0, 2**bits - 1), max_size=200))
+    buffer = workspace(len(values), bits)
+    buffer[: len(values)] = values
+    assert bytes(pack_in_place(buffer, bits)) == reference_pack(values, bits)
 
 
 def test_size_is_k_over_8_plus_under_one_word_column() -> None:
@@ -86,7 +101,11 @@ def test_values_too_wide_or_wrong_dtype_are_refused() -> None:
     with pytest.raises(InputError):
         pack(np.array([1], dtype=np.uint64), 3)
     with pytest.raises(InputError):
-        add_packed(np.zeros(3, dtype=np.uint64), [], 3)
+        pack_in_place(np.zeros(32, dtype=np.uint64), 3)
+    with pytest.raises(InputError):
+        pack_in_place(np.zeros(31, dtype=np.uint32), 3)
+    with pytest.raises(DecodeError):
+        PackedSum(3, 3).add(b"\x00")
 
 
 @pytest.mark.parametrize("n", [1, 31, 33, 100, 1000])

@@ -14,6 +14,7 @@ import struct
 import numpy as np
 import numpy.typing as npt
 
+from secagg import columnpack
 from secagg.errors import (
     AbortError,
     AlreadyDroppedError,
@@ -232,12 +233,15 @@ class MaskingClient:
         for peer in sorted(held):
             seed = masks.pairwise_seed(self._mask_keys, self._peer_keys[peer][1], self._session)
             terms.append(masks.pairwise_mask(seed, self._session, self.id, peer, +1))
-        acc = masks.masked(vector, terms, k)
+        # Mask straight into the packing workspace and pack there: one buffer per message.
+        buffer = columnpack.workspace(vector.size, k)
+        masks.masked(vector, terms, k, out=buffer[: vector.size])
+        payload = columnpack.pack_in_place(buffer, k)
 
         self._held, self._live = held, frozenset(held)
         self._self_seed = b""  # no longer needed: the server recovers it from shares
         self.stage = ClientStage.INPUT_SENT
-        return MaskedInput.pack(self._session, self.round, self.id, k, acc)
+        return MaskedInput(self._session, self.round, self.id, k, vector.size, payload)
 
     def _parse_share(self, plaintext: bytes, sender: int) -> tuple[int, int]:
         if len(plaintext) != SHARE_PLAINTEXT_BYTES:

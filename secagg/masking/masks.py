@@ -70,8 +70,12 @@ def apply(acc: Vector, terms: Iterable[MaskTerm], bits: int) -> Vector:
     return acc
 
 
-def masked(vector: Vector, terms: Iterable[MaskTerm], bits: int) -> Vector:
-    """A new vector: (vector + every term) mod 2^bits; ``vector`` is left as it was."""
-    out = np.empty_like(vector)
+def masked(
+    vector: Vector, terms: Iterable[MaskTerm], bits: int, out: Vector | None = None
+) -> Vector:
+    """(vector + every term) mod 2^bits, written to ``out`` (a new vector when None) and
+    returned; ``vector`` is left as it was."""
+    if out is None:
+        out = np.empty_like(vector)
     accumulate(out, [(t.seed, t.context, t.sign) for t in terms], source=vector, bits=bits)
     return out

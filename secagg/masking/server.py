@@ -12,6 +12,7 @@ only for clients whose input it does not.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +88,10 @@ class MaskingServer:
         self._keys: dict[int, tuple[bytes, bytes]] = {}
         self._graph: dict[int, frozenset[int]] = {}
         self._shares: dict[int, ShareKeys] = {}
-        self._inputs: dict[int, MaskedInput] = {}
+        # U3 and the running sum of their masked inputs: each is added as it arrives, so
+        # the server holds one vector, not one per client.
+        self._uploaded: set[int] = set()
+        self._sum: columnpack.PackedSum | None = None
         self._responses: dict[int, UnmaskingResponse] = {}
         self._requests: dict[int, UnmaskingRequest] = {}
 
@@ -136,9 +140,15 @@ class MaskingServer:
             return
         self._banned.add(sender)
         # Only this round's message goes: earlier ones (its keys, its shares) are what
-        # the others already used and what recovers its masks.
-        if self.stage in _EXPECTED:
-            self._current_store().pop(sender, None)
+        # the others already used and what recovers its masks. An accepted masked input
+        # is already in the sum and stays there: the sender then counts as vanished after
+        # upload (no unmasking request; its b_u is recovered from the others' shares).
+        replaceable: dict[ServerStage, dict[int, Any]] = {
+            ServerStage.COLLECTING_KEYS: self._keys,
+            ServerStage.COLLECTING_SHARES: self._shares,
+            ServerStage.COLLECTING_UNMASKING: self._responses,
+        }
+        replaceable.get(self.stage, {}).pop(sender, None)
 
     def _check(self, m: ClientMessage) -> None:
         s = m.sender
@@ -147,7 +157,7 @@ class MaskingServer:
             raise SessionMismatchError("message from another session or round", sender=s)
         if s in self._banned:
             raise UnknownClientError(f"client {s} already dropped", sender=s)
-        if s in self._current_store():
+        if s in self._received():
             raise DuplicateMessageError(f"second message from client {s} this round", sender=s)
         if isinstance(m, ShareKeys):
             self._check_share_keys(m)
@@ -164,14 +174,15 @@ class MaskingServer:
         elif isinstance(m, UnmaskingResponse):
             self._check_response(m)
 
-    def _current_store(self) -> dict[int, Any]:
-        stores: dict[ServerStage, dict[int, Any]] = {
+    def _received(self) -> Collection[int]:
+        """Senders whose message of the current round was accepted."""
+        received: dict[ServerStage, Collection[int]] = {
             ServerStage.COLLECTING_KEYS: self._keys,
             ServerStage.COLLECTING_SHARES: self._shares,
-            ServerStage.COLLECTING_INPUTS: self._inputs,
+            ServerStage.COLLECTING_INPUTS: self._uploaded,
             ServerStage.COLLECTING_UNMASKING: self._responses,
         }
-        return stores[self.stage]
+        return received[self.stage]
 
     def _check_share_keys(self, m: ShareKeys) -> None:
         if m.sender not in self._graph:
@@ -198,7 +209,10 @@ class MaskingServer:
         elif isinstance(m, ShareKeys):
             self._shares[m.sender] = m
         elif isinstance(m, MaskedInput):
-            self._inputs[m.sender] = m
+            if self._sum is None:
+                self._sum = columnpack.PackedSum(self.config.dim, self.config.modulus_bits)
+            self._sum.add(m.payload)
+            self._uploaded.add(m.sender)
         else:
             self._responses[m.sender] = m
 
@@ -247,19 +261,22 @@ class MaskingServer:
         lacks t surviving neighbours (its secret could not be recovered).
         """
         self._require(ServerStage.COLLECTING_INPUTS)
-        survivors = set(self._inputs)
+        survivors = set(self._uploaded)
         dropped = set(self._shares) - survivors
+        # A survivor refused since its upload stays in the sum but is asked for nothing.
+        responders = survivors - self._banned
         if not survivors:
             raise self._abort("no masked input arrived: there is nothing to aggregate")
         for cid in sorted(survivors | dropped):
-            alive = self._graph[cid] & survivors
-            needed = cid in survivors or bool(alive)  # a dropped client matters if masked against
+            # A dropped client matters only if some survivor masked against it.
+            needed = cid in survivors or bool(self._graph[cid] & survivors)
+            alive = self._graph[cid] & responders
             if needed and len(alive) < self.config.threshold:
                 raise self._abort(
                     f"client {cid} has {len(alive)} surviving neighbours, fewer than t"
                 )
         requests = {}
-        for cid in sorted(survivors):
+        for cid in sorted(responders):
             live = self._graph[cid] & set(self._shares)
             requests[cid] = UnmaskingRequest(
                 self._session,
@@ -281,11 +298,11 @@ class MaskingServer:
         the server holds, per client, shares of at most one of its two secrets.
         """
         self._require(ServerStage.COLLECTING_UNMASKING)
-        k, dim = self.config.modulus_bits, self.config.dim
-        survivors = sorted(self._inputs)
+        k = self.config.modulus_bits
+        survivors = sorted(self._uploaded)
         # Dropped clients that no survivor masked against need no reconstruction.
         dropped = sorted(
-            c for c in set(self._shares) - set(self._inputs) if self._graph[c] & set(survivors)
+            c for c in set(self._shares) - self._uploaded if self._graph[c] & self._uploaded
         )
         self_shares: dict[int, list[Share]] = {c: [] for c in survivors}
         key_shares: dict[int, list[Share]] = {c: [] for c in dropped}
@@ -316,9 +333,9 @@ class MaskingServer:
                     f"reconstructed key of client {cid} does not match its public key"
                 )
 
-        total = columnpack.add_packed(
-            masks.zeros(dim, k), (self._inputs[cid].payload for cid in survivors), k
-        )
+        if self._sum is None:  # close_inputs aborts when no input arrived
+            raise StageError("no masked input in the sum")
+        total = self._sum.vector()
         terms = [masks.self_mask(self_seeds[cid], self._session, cid, -1) for cid in survivors]
         for cid in dropped:
             for peer in sorted(self._graph[cid] & set(survivors)):

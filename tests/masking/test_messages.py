@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from secagg.errors import (
+    AbortError,
     AuthenticationError,
     DecodeError,
     DuplicateMessageError,
@@ -119,7 +120,9 @@ def test_replay_from_another_round_is_refused_and_sender_dropped(make_round, ent
         other_round.receive_bytes(data)
     from secagg.masking.config import announce_id
 
-    fresh = replace(AdvertiseKeys.decode(data, r.config), session_id=announce_id(r.config, 6), round=6)
+    fresh = replace(
+        AdvertiseKeys.decode(data, r.config), session_id=announce_id(r.config, 6), round=6
+    )
     with pytest.raises(UnknownClientError):  # counts as dropped for the rest of the round
         other_round.receive(fresh)
 
@@ -135,9 +138,36 @@ def test_replayed_masked_input_is_not_double_counted(make_round) -> None:
         r.sent["upload"][c] = data
     with pytest.raises(DuplicateMessageError):
         r.server.receive_bytes(r.sent["upload"][4])
+    requests = r.server.close_inputs()
+    # The first copy is already in the sum and stays; the sender counts as vanished
+    # after upload: it is asked for nothing and its b_u comes from the others' shares.
+    assert 4 not in requests
+    assert all(
+        4 in q.survivors for q in requests.values() if 4 in r.server.neighbours_of(q.recipient)
+    )
+    outcome = r.unmask(requests)
+    assert 4 in outcome.survivors
+    assert np.array_equal(outcome.aggregate, r.expected_sum(set(r.clients)))
+
+
+@pytest.mark.parametrize("replayers, aborts", [({4}, False), ({4, 5}, True)])
+def test_senders_refused_after_upload_do_not_count_towards_t(make_round, replayers, aborts) -> None:
+    # n = 5, t = 3: each client has 4 neighbours; a refused uploader stays in the sum but
+    # cannot answer, so two of them leave every other survivor 2 < t possible responders.
+    r = make_round(n=5, threshold=3)
+    forwarded = r.share(r.advertise())
+    uploads = {c: r.clients[c].masked_input(f, r.inputs[c]).encode() for c, f in forwarded.items()}
+    for data in uploads.values():
+        r.server.receive_bytes(data)
+    for c in replayers:
+        with pytest.raises(DuplicateMessageError):
+            r.server.receive_bytes(uploads[c])
+    if aborts:
+        with pytest.raises(AbortError):
+            r.server.close_inputs()
+        return
     outcome = r.unmask(r.server.close_inputs())
-    assert 4 not in outcome.survivors  # the replaying sender counts as dropped
-    assert np.array_equal(outcome.aggregate, r.expected_sum(set(r.clients) - {4}))
+    assert np.array_equal(outcome.aggregate, r.expected_sum(set(r.clients)))
 
 
 def test_duplicate_share_keys_drops_the_sender(make_round) -> None:
@@ -205,7 +235,9 @@ def test_share_from_a_non_neighbour(make_round) -> None:
     forwarded = r.share(r.advertise())
     stranger = min(set(r.clients) - r.server.neighbours_of(1) - {1})
     foreign = forwarded[stranger].sealed[0]
-    bad = replace(forwarded[1], sealed=tuple(sorted((*forwarded[1].sealed, (stranger, foreign[1])))))
+    bad = replace(
+        forwarded[1], sealed=tuple(sorted((*forwarded[1].sealed, (stranger, foreign[1]))))
+    )
     with pytest.raises(UnknownNeighbourError):
         r.clients[1].masked_input(bad, r.inputs[1])
 
