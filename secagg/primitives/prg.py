@@ -103,15 +103,16 @@ def accumulate(
     scratch = np.empty(CHUNK_ELEMENTS * itemsize + 15, dtype=np.uint8)
     for start in range(0, acc.size, CHUNK_ELEMENTS):
         part = acc[start : start + CHUNK_ELEMENTS]
-        if source is not None:
-            part[...] = source[start : start + CHUNK_ELEMENTS]
+        # The first term reads ``source`` directly, which saves a copy pass.
+        base = part if source is None else source[start : start + CHUNK_ELEMENTS]
+        if not streams:
+            part[...] = base
         nbytes = part.size * itemsize
         words = scratch[:nbytes].view(le)
         for encryptor, sign in streams:
             encryptor.update_into(zeros[:nbytes], scratch.data)
-            if sign > 0:
-                np.add(part, words, out=part, casting="unsafe")
-            else:
-                np.subtract(part, words, out=part, casting="unsafe")
+            combine = np.add if sign > 0 else np.subtract
+            combine(base, words, out=part, casting="unsafe")
+            base = part
         if keep is not None:
             part &= acc.dtype.type(keep)

@@ -68,3 +68,24 @@ def test_chunked_accumulate_equals_expanding_each_term(n: int, bits: int, signs:
         expected = expected + stream if sign > 0 else expected - stream
     accumulate(acc, terms)
     assert np.array_equal(acc, expected)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    n=st.integers(0, 2 * CHUNK_ELEMENTS + 5),
+    bits=st.sampled_from([5, 22, 32, 40, 64]),
+    signs=st.lists(st.sampled_from([1, -1]), min_size=0, max_size=3),
+)
+def test_accumulate_from_a_source_reduces_mod_2k(n: int, bits: int, signs: list[int]) -> None:
+    dtype = np.uint32 if bits <= 32 else np.uint64
+    source = np.arange(n, dtype=dtype) * dtype(2654435761)
+    before = source.copy()
+    terms = [(bytes([i + 7]) * 16, b"src%d" % i, s) for i, s in enumerate(signs)]
+    expected = [int(x) for x in source]
+    for seed, ctx, sign in terms:
+        stream = expand(seed, n, 32 if bits <= 32 else 64, ctx)
+        expected = [e + sign * int(v) for e, v in zip(expected, stream, strict=True)]
+    acc = np.full(n, 12345, dtype=dtype)  # overwritten, never read
+    accumulate(acc, terms, source=source, bits=bits)
+    assert [int(x) for x in acc] == [e % 2**bits for e in expected]
+    assert np.array_equal(source, before)
