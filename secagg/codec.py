@@ -16,7 +16,9 @@ from __future__ import annotations
 import enum
 import itertools
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from secagg.errors import DecodeError
 
@@ -92,6 +94,13 @@ class Writer:
         self._parts.append(data)
         return self
 
+    def records(self, layout: struct.Struct, items: Sequence[tuple[Any, ...]]) -> Writer:
+        """A u32 count, then each item packed with the fixed-size ``layout``. The caller
+        checks the lengths of bytes fields first: struct pads or cuts them silently."""
+        self.u32(len(items))
+        self._parts.extend(layout.pack(*item) for item in items)
+        return self
+
     def getvalue(self) -> bytes:
         return b"".join(self._parts)
 
@@ -156,6 +165,11 @@ class Reader:
         values = tuple(self.u32() for _ in range(n))
         check_ids(values, self.header.sender)
         return values
+
+    def records(self, layout: struct.Struct, max_count: int) -> list[tuple[Any, ...]]:
+        """A u32 count (checked against ``max_count``) of fixed-size ``layout`` records."""
+        n = self.count(max_count)
+        return list(layout.iter_unpack(self._take(n * layout.size)))
 
     def done(self) -> None:
         if self._pos != len(self._data):

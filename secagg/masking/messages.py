@@ -8,6 +8,7 @@ before anything is used; anything irregular raises :class:`DecodeError`.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -25,6 +26,8 @@ from secagg.primitives.shamir import ELEMENT_BYTES, PRIME
 # The sealed share plaintext: owner u32 | holder u32 | share of b_u | share of s_u^SK.
 SHARE_PLAINTEXT_BYTES = 4 + 4 + 2 * ELEMENT_BYTES
 SEALED_SHARE_BYTES = NONCE_BYTES + SHARE_PLAINTEXT_BYTES + TAG_BYTES
+_KEY_ENTRY = struct.Struct(f">I{PUBLIC_KEY_BYTES}s{PUBLIC_KEY_BYTES}s")  # id, c^PK, s^PK
+_SEALED_ENTRY = struct.Struct(f">I{SEALED_SHARE_BYTES}s")  # peer id, sealed share
 
 
 def _check_client(value: int, config: MaskingConfig, what: str, sender: int | None) -> None:
@@ -95,42 +98,34 @@ class KeyBroadcast:
         header = Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient)
         w = Writer(header)
         check_ids(tuple(cid for cid, _, _ in self.keys))
-        w.u32(len(self.keys))
-        for cid, c_pk, s_pk in self.keys:
-            w.u32(cid).fixed(c_pk).fixed(s_pk)
-        return w.getvalue()
+        # struct would silently pad or cut a key of the wrong length
+        if any(len(key) != PUBLIC_KEY_BYTES for _, *pair in self.keys for key in pair):
+            raise DecodeError("public key has the wrong length")
+        return w.records(_KEY_ENTRY, self.keys).getvalue()
 
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> KeyBroadcast:
         r = Reader(data, cls.TYPE)
         h = _from_server(r, config)
-        n = r.count(config.num_clients)
-        keys = []
-        for _ in range(n):
-            cid = r.u32()
-            _check_client(cid, config, "key owner", h.sender)
-            keys.append((cid, r.fixed(PUBLIC_KEY_BYTES), r.fixed(PUBLIC_KEY_BYTES)))
+        keys = r.records(_KEY_ENTRY, config.num_clients)
         r.done()
+        for cid, _, _ in keys:
+            _check_client(cid, config, "key owner", h.sender)
         check_ids(tuple(k[0] for k in keys), h.sender)
         return cls(h.session_id, h.round, h.recipient, tuple(keys))
 
 
 def _write_sealed(w: Writer, items: tuple[tuple[int, bytes], ...]) -> None:
     check_ids(tuple(cid for cid, _ in items))
-    w.u32(len(items))
-    for cid, sealed in items:
-        if len(sealed) != SEALED_SHARE_BYTES:
-            raise DecodeError("sealed share has the wrong length")
-        w.u32(cid).fixed(sealed)
+    if any(len(sealed) != SEALED_SHARE_BYTES for _, sealed in items):
+        raise DecodeError("sealed share has the wrong length")
+    w.records(_SEALED_ENTRY, items)
 
 
 def _read_sealed(r: Reader, config: MaskingConfig, what: str) -> tuple[tuple[int, bytes], ...]:
-    n = r.count(config.num_clients)
-    items = []
-    for _ in range(n):
-        cid = r.u32()
+    items = r.records(_SEALED_ENTRY, config.num_clients)
+    for cid, _ in items:
         _check_client(cid, config, what, r.header.sender)
-        items.append((cid, r.fixed(SEALED_SHARE_BYTES)))
     check_ids(tuple(c for c, _ in items), r.header.sender)
     return tuple(items)
 

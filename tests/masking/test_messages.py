@@ -277,3 +277,17 @@ def test_server_checks_a_masked_input_built_in_process(make_round) -> None:
             server.receive(bad)
         assert 1 in server._banned  # counted as dropped, nothing stored
         server._banned.discard(1)
+
+
+def test_encoding_refuses_fields_of_the_wrong_length(make_round) -> None:
+    # The fixed-size record layouts would otherwise pad or cut them silently.
+    r = make_round()
+    broadcasts = r.advertise()
+    b = broadcasts[1]
+    short_key = ((b.keys[0][0], b.keys[0][1][:-1], b.keys[0][2]), *b.keys[1:])
+    with pytest.raises(DecodeError):
+        replace(b, keys=short_key).encode()
+    share = r.clients[1].share_keys(b)
+    long_share = ((share.sealed[0][0], share.sealed[0][1] + b"\x00"), *share.sealed[1:])
+    with pytest.raises(DecodeError):
+        replace(share, sealed=long_share).encode()
