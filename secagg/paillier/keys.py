@@ -124,9 +124,7 @@ class PrivateKey:
         return phe_paillier.PaillierPrivateKey(self.public.to_phe(), self.p, self.q)
 
 
-def validate_public_key(
-    n: int, allowed_bits: tuple[int, ...] = PRODUCTION_KEY_BITS
-) -> PublicKey:
+def validate_public_key(n: int, allowed_bits: tuple[int, ...] = PRODUCTION_KEY_BITS) -> PublicKey:
     """Check a modulus received from another party and wrap it as a :class:`PublicKey`.
 
     Checks: exact bit length in ``allowed_bits`` (2048 or 3072 unless a test passes

@@ -145,9 +145,7 @@ class AggregateMessage:
     def encode(self) -> bytes:
         if self.header.type is not MessageType.PAILLIER_AGGREGATE:
             raise DecodeError("header type is not PAILLIER_AGGREGATE")
-        return (
-            Writer(self.header).u32(self.length).u8(self.slot_bits).var(self.packed).getvalue()
-        )
+        return Writer(self.header).u32(self.length).u8(self.slot_bits).var(self.packed).getvalue()
 
     @classmethod
     def decode(cls, data: bytes) -> AggregateMessage:

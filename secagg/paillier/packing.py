@@ -82,9 +82,7 @@ def pack_slots(values: npt.NDArray[np.unsignedinteger], config: PackingConfig) -
     grid[:, : config.slots] = flat.reshape(count, config.slots)
     data = pack(grid.reshape(-1), config.slot_bits)  # raises InputError on overflow
     width = config._row_bytes
-    return [
-        int.from_bytes(data[j * width : (j + 1) * width], "little") for j in range(count)
-    ]
+    return [int.from_bytes(data[j * width : (j + 1) * width], "little") for j in range(count)]
 
 
 def unpack_slots(
