@@ -98,7 +98,10 @@ class Writer:
         """A u32 count, then each item packed with the fixed-size ``layout``. The caller
         checks the lengths of bytes fields first: struct pads or cuts them silently."""
         self.u32(len(items))
-        self._parts.extend(layout.pack(*item) for item in items)
+        try:
+            self._parts.extend(layout.pack(*item) for item in items)
+        except struct.error as exc:  # a field of the wrong type or count
+            raise DecodeError(f"record does not fit its layout: {exc}") from exc
         return self
 
     def getvalue(self) -> bytes:

@@ -81,7 +81,9 @@ def pack_in_place(buffer: Vector, bits: int) -> memoryview:
     spill = np.empty(rows.shape[1], dtype=dtype)
     started = [False] * bits
     for j, w, offset, spills in _layout(bits, width):
-        if started[w]:
+        if w == j and offset == 0:  # row 0, or every row when k = W: already in place
+            started[w] = True
+        elif started[w]:
             np.left_shift(rows[j], dtype(offset), out=spill)
             rows[w] |= spill
         else:

@@ -81,6 +81,20 @@ def test_packed_sum_is_the_sum_mod_2k(bits: int, data) -> None:
     assert [int(x) for x in total.vector()] == [sum(col) % 2**bits for col in columns]
 
 
+def test_packed_sum_reads_and_adds_in_any_order() -> None:
+    n, bits = 1000, 22
+    rng = np.random.default_rng(3)
+    a, b = (rng.integers(0, 2**bits, n, dtype=np.uint32) for _ in range(2))
+    total = PackedSum(n, bits)
+    total.add(pack(a, bits))
+    assert np.array_equal(total.vector(), a)
+    assert np.array_equal(total.vector(), a)  # reducing in place changes nothing mod 2^k
+    total.add(pack(b, bits))
+    assert np.array_equal(total.vector(), (a + b) & np.uint32(2**bits - 1))
+    with pytest.raises(DecodeError):
+        total.add(bytes(pack(a, bits))[:-4])
+
+
 @settings(max_examples=40, deadline=None)
 @given(bits=st.integers(1, 64), data=st.data())
 def test_pack_in_place_matches_the_reference(bits: int, data) -> None:

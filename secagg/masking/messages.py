@@ -99,7 +99,10 @@ class KeyBroadcast:
         w = Writer(header)
         check_ids(tuple(cid for cid, _, _ in self.keys))
         # struct would silently pad or cut a key of the wrong length
-        if any(len(key) != PUBLIC_KEY_BYTES for _, *pair in self.keys for key in pair):
+        if any(
+            len(entry) != 3 or any(len(key) != PUBLIC_KEY_BYTES for key in entry[1:])
+            for entry in self.keys
+        ):
             raise DecodeError("public key has the wrong length")
         return w.records(_KEY_ENTRY, self.keys).getvalue()
 

@@ -4,9 +4,12 @@ No I/O: :meth:`MaskingServer.receive` takes one client message (typed or encoded
 each ``close_*`` method ends a round, returning the messages to send. A refused
 message raises a :class:`MessageError` and its sender counts as dropped from then on;
 a message accepted earlier from that sender in the same round is discarded with it,
-so nothing is ever counted twice. The server never holds both secrets of one client:
-it requests b_u shares only for clients whose masked input it has, and s_u^SK shares
-only for clients whose input it does not.
+except a masked input, which is already in the running sum: its sender then counts as
+vanished after upload. A second, *different* masked input under an id already in the
+sum aborts the round (one of the two is forged and the sum could be wrong). Nothing is
+ever counted twice. The server never holds both secrets of one client: it requests b_u
+shares only for clients whose masked input it has, and s_u^SK shares only for clients
+whose input it does not.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 from secagg import columnpack
 from secagg.errors import (
@@ -45,6 +49,7 @@ from secagg.masking.messages import (
     UnmaskingRequest,
     UnmaskingResponse,
 )
+from secagg.primitives.entropy import system_entropy
 from secagg.primitives.keyagreement import KeyPair
 from secagg.primitives.shamir import Share, reconstruct
 
@@ -90,8 +95,9 @@ class MaskingServer:
         self._shares: dict[int, ShareKeys] = {}
         # U3 and the running sum of their masked inputs: each is added as it arrives, so
         # the server holds one vector, not one per client.
-        self._uploaded: set[int] = set()
+        self._uploaded: dict[int, bytes] = {}  # sender -> fingerprint of its payload
         self._sum: columnpack.PackedSum | None = None
+        self._fingerprint_key = system_entropy(32)
         self._responses: dict[int, UnmaskingResponse] = {}
         self._requests: dict[int, UnmaskingRequest] = {}
 
@@ -155,6 +161,15 @@ class MaskingServer:
         expected_session = self._announce if isinstance(m, AdvertiseKeys) else self._session
         if m.round != self.round or m.session_id != expected_session:
             raise SessionMismatchError("message from another session or round", sender=s)
+        if isinstance(m, MaskedInput) and s in self._uploaded:
+            # Before the ban check: a forged first upload followed by the genuine one
+            # must abort even if a replay of the forgery already banned the sender.
+            if self._fingerprint(m.payload) != self._uploaded[s]:
+                raise self._abort(
+                    f"two different masked inputs from client {s}: one is forged, and "
+                    "the one already in the sum cannot be taken out"
+                )
+            raise DuplicateMessageError(f"masked input from client {s} replayed", sender=s)
         if s in self._banned:
             raise UnknownClientError(f"client {s} already dropped", sender=s)
         if s in self._received():
@@ -212,9 +227,16 @@ class MaskingServer:
             if self._sum is None:
                 self._sum = columnpack.PackedSum(self.config.dim, self.config.modulus_bits)
             self._sum.add(m.payload)
-            self._uploaded.add(m.sender)
+            self._uploaded[m.sender] = self._fingerprint(m.payload)
         else:
             self._responses[m.sender] = m
+
+    def _fingerprint(self, payload: bytes | memoryview) -> bytes:
+        """Poly1305 under a key only this server knows, used as an almost-universal hash:
+        two different l-byte payloads chosen without seeing the key get the same tag with
+        probability at most 8 ceil(l/16) / 2^106 (about 2^-85 at 3 MB). The tags never
+        leave the server, so the key stays secret however often it is used."""
+        return Poly1305.generate_tag(self._fingerprint_key, payload)
 
     def _abort(self, reason: str) -> AbortError:
         self.stage = ServerStage.ABORTED
@@ -302,7 +324,7 @@ class MaskingServer:
         survivors = sorted(self._uploaded)
         # Dropped clients that no survivor masked against need no reconstruction.
         dropped = sorted(
-            c for c in set(self._shares) - self._uploaded if self._graph[c] & self._uploaded
+            c for c in set(self._shares) - set(survivors) if self._graph[c] & set(survivors)
         )
         self_shares: dict[int, list[Share]] = {c: [] for c in survivors}
         key_shares: dict[int, list[Share]] = {c: [] for c in dropped}

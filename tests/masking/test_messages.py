@@ -16,12 +16,14 @@ from secagg.errors import (
     DuplicateMessageError,
     MisaddressedMessageError,
     SessionMismatchError,
+    StageError,
     UnknownClientError,
     UnknownNeighbourError,
 )
 from secagg.masking import (
     AdvertiseKeys,
     ForwardedShares,
+    Graph,
     KeyBroadcast,
     MaskedInput,
     MaskingServer,
@@ -60,6 +62,18 @@ def test_every_truncation_and_trailing_byte_is_refused(make_round, stage) -> Non
             mtype.decode(data[:cut], r.config)
     with pytest.raises(DecodeError):
         mtype.decode(data + b"\x00", r.config)
+
+
+def test_server_messages_refuse_every_truncation_and_trailing_byte(make_round) -> None:
+    r = make_round(dim=5)
+    broadcasts, forwarded, requests = _full_round(r)
+    for message in (broadcasts[1], forwarded[1], requests[1]):
+        data = message.encode()
+        for cut in range(len(data)):
+            with pytest.raises(DecodeError):
+                type(message).decode(data[:cut], r.config)
+        with pytest.raises(DecodeError):
+            type(message).decode(data + b"\x00", r.config)
 
 
 @pytest.mark.parametrize("offset,value", [(0, 0x00), (2, 0x01), (2, 0x03), (3, 0x7F)])
@@ -291,3 +305,74 @@ def test_encoding_refuses_fields_of_the_wrong_length(make_round) -> None:
     long_share = ((share.sealed[0][0], share.sealed[0][1] + b"\x00"), *share.sealed[1:])
     with pytest.raises(DecodeError):
         replace(share, sealed=long_share).encode()
+
+
+def _uploads(r) -> dict[int, bytes]:
+    forwarded = r.share(r.advertise())
+    return {c: r.clients[c].masked_input(f, r.inputs[c]).encode() for c, f in forwarded.items()}
+
+
+def _forged(r, sender: int) -> bytes:
+    """A well-formed masked input under ``sender``'s id that the client never sent."""
+    vector = np.zeros(r.config.dim, dtype=r.inputs[sender].dtype)
+    return MaskedInput.pack(r.server.session_id, 5, sender, r.config.modulus_bits, vector).encode()
+
+
+@pytest.mark.parametrize("order", ["forged first", "forged second", "forged, replayed, genuine"])
+def test_two_different_masked_inputs_under_one_id_abort_the_round(make_round, order) -> None:
+    # The first one is already in the running sum and cannot be taken out: continuing
+    # would give a wrong sum whenever it was the forgery.
+    r = make_round()
+    uploads = _uploads(r)
+    for c in (1, 2, 3):
+        r.server.receive_bytes(uploads[c])
+    forged = _forged(r, 4)
+    sequence = {
+        "forged first": [forged, uploads[4]],
+        "forged second": [uploads[4], forged],
+        "forged, replayed, genuine": [forged, forged, uploads[4]],
+    }[order]
+    r.server.receive_bytes(sequence[0])
+    if len(sequence) == 3:
+        with pytest.raises(DuplicateMessageError):
+            r.server.receive_bytes(sequence[1])
+    with pytest.raises(AbortError):
+        r.server.receive_bytes(sequence[-1])
+    with pytest.raises(StageError):
+        r.server.close_inputs()
+
+
+def test_stale_message_after_upload_keeps_the_input(make_round) -> None:
+    r = make_round()
+    uploads = _uploads(r)
+    for data in uploads.values():
+        r.server.receive_bytes(data)
+    stale = replace(MaskedInput.decode(uploads[3], r.config), round=4)
+    with pytest.raises(SessionMismatchError):
+        r.server.receive(stale)
+    requests = r.server.close_inputs()
+    assert 3 not in requests
+    outcome = r.unmask(requests)
+    assert 3 in outcome.survivors
+    assert np.array_equal(outcome.aggregate, r.expected_sum(set(r.clients)))
+
+
+def test_refused_uploader_next_to_a_dropped_client_on_a_sparse_graph(make_round) -> None:
+    r = make_round(n=12, graph=Graph.HARARY, neighbours=6, threshold=4)
+    forwarded = r.share(r.advertise())
+    dropped = 7  # sent shares, never uploads: its neighbours' pairwise masks are recovered
+    refused = min(r.server.neighbours_of(dropped))
+    uploads = {
+        c: r.clients[c].masked_input(f, r.inputs[c]).encode()
+        for c, f in forwarded.items()
+        if c != dropped
+    }
+    for data in uploads.values():
+        r.server.receive_bytes(data)
+    with pytest.raises(DuplicateMessageError):
+        r.server.receive_bytes(uploads[refused])
+    requests = r.server.close_inputs()
+    assert refused not in requests
+    outcome = r.unmask(requests)
+    assert refused in outcome.survivors and dropped in outcome.dropped
+    assert np.array_equal(outcome.aggregate, r.expected_sum(set(r.clients) - {dropped}))
