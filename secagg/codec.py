@@ -14,7 +14,6 @@ exactly one encoding and decoding never trusts a length it has not checked.
 from __future__ import annotations
 
 import enum
-import itertools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -183,9 +182,9 @@ class Reader:
 
 def check_ids(values: tuple[int, ...], sender: int | None = None) -> None:
     """Client ids on the wire are nonzero and strictly increasing (so no duplicates)."""
-    if any(v == SERVER_ID for v in values):
+    if SERVER_ID in values:
         raise DecodeError("client id 0 is reserved for the server", sender=sender)
-    if any(b <= a for a, b in itertools.pairwise(values)):
+    if list(values) != sorted(set(values)):
         raise DecodeError("client ids must be strictly increasing", sender=sender)
 
 

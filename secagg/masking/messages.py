@@ -99,10 +99,7 @@ class KeyBroadcast:
         w = Writer(header)
         check_ids(tuple(cid for cid, _, _ in self.keys))
         # struct would silently pad or cut a key of the wrong length
-        if any(
-            len(entry) != 3 or any(len(key) != PUBLIC_KEY_BYTES for key in entry[1:])
-            for entry in self.keys
-        ):
+        if {len(key) for entry in self.keys for key in entry[1:]} - {PUBLIC_KEY_BYTES}:
             raise DecodeError("public key has the wrong length")
         return w.records(_KEY_ENTRY, self.keys).getvalue()
 
