@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from cryptography.hazmat.primitives.poly1305 import Poly1305
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from secagg import columnpack
 from secagg.errors import (
@@ -97,7 +97,8 @@ class MaskingServer:
         # the server holds one vector, not one per client.
         self._uploaded: dict[int, bytes] = {}  # sender -> fingerprint of its payload
         self._sum: columnpack.PackedSum | None = None
-        self._fingerprint_key = system_entropy(32)
+        self._fingerprint_mac = AESGCM(system_entropy(16))
+        self._fingerprint_nonce = system_entropy(12)
         self._responses: dict[int, UnmaskingResponse] = {}
         self._requests: dict[int, UnmaskingRequest] = {}
 
@@ -232,11 +233,12 @@ class MaskingServer:
             self._responses[m.sender] = m
 
     def _fingerprint(self, payload: bytes | memoryview) -> bytes:
-        """Poly1305 under a key only this server knows, used as an almost-universal hash:
-        two different l-byte payloads chosen without seeing the key get the same tag with
-        probability at most 8 ceil(l/16) / 2^106 (about 2^-85 at 3 MB). The tags never
-        leave the server, so the key stays secret however often it is used."""
-        return Poly1305.generate_tag(self._fingerprint_key, payload)
+        """GMAC (AES-GCM with no plaintext) under a key and nonce only this server knows,
+        used as an almost-universal hash: two different payloads of at most L 16-byte
+        blocks, chosen without seeing the key, get the same tag with probability at most
+        (L + 1) / 2^128 (about 2^-110 at 3 MB). The nonce repeats, which is safe here
+        because the tags never leave the server (no one can solve for the hash key)."""
+        return self._fingerprint_mac.encrypt(self._fingerprint_nonce, b"", payload)
 
     def _abort(self, reason: str) -> AbortError:
         self.stage = ServerStage.ABORTED
