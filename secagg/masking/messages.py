@@ -35,6 +35,15 @@ def _check_client(value: int, config: MaskingConfig, what: str, sender: int | No
         raise DecodeError(f"{what} {value} is not a client id of this round", sender=sender)
 
 
+def _check_id_list(
+    ids: tuple[int, ...], config: MaskingConfig, what: str, sender: int | None
+) -> None:
+    """Every id a client of this round, strictly increasing (so no duplicates)."""
+    for cid in ids:
+        _check_client(cid, config, what, sender)
+    check_ids(ids, sender)
+
+
 def _from_client(r: Reader, config: MaskingConfig) -> Header:
     """Header of a client -> server message: a client of this round, to the server."""
     h = r.header
@@ -109,9 +118,7 @@ class KeyBroadcast:
         h = _from_server(r, config)
         keys = r.records(_KEY_ENTRY, config.num_clients)
         r.done()
-        for cid, _, _ in keys:
-            _check_client(cid, config, "key owner", h.sender)
-        check_ids(tuple(k[0] for k in keys), h.sender)
+        _check_id_list(tuple(k[0] for k in keys), config, "key owner", h.sender)
         return cls(h.session_id, h.round, h.recipient, tuple(keys))
 
 
@@ -124,9 +131,7 @@ def _write_sealed(w: Writer, items: tuple[tuple[int, bytes], ...]) -> None:
 
 def _read_sealed(r: Reader, config: MaskingConfig, what: str) -> tuple[tuple[int, bytes], ...]:
     items = r.records(_SEALED_ENTRY, config.num_clients)
-    for cid, _ in items:
-        _check_client(cid, config, what, r.header.sender)
-    check_ids(tuple(c for c, _ in items), r.header.sender)
+    _check_id_list(tuple(c for c, _ in items), config, what, r.header.sender)
     return tuple(items)
 
 
@@ -273,12 +278,8 @@ def _write_shares(w: Writer, items: tuple[tuple[int, int], ...]) -> None:
 
 def _read_shares(r: Reader, config: MaskingConfig) -> tuple[tuple[int, int], ...]:
     n = r.count(config.num_clients)
-    items = []
-    for _ in range(n):
-        cid = r.u32()
-        _check_client(cid, config, "share owner", r.header.sender)
-        items.append((cid, _read_element(r)))
-    check_ids(tuple(c for c, _ in items), r.header.sender)
+    items = [(r.u32(), _read_element(r)) for _ in range(n)]
+    _check_id_list(tuple(c for c, _ in items), config, "share owner", r.header.sender)
     return tuple(items)
 
 
