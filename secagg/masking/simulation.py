@@ -126,10 +126,8 @@ def simulate_masking(
     for cid, data in deliver(stage, forwarded).items():
         try:
             with ledger.charge(cid, stage.value):
-                message = clients[cid].masked_input(
-                    ForwardedShares.decode(data, config), inputs[cid]
-                )
-                reply = message.encode()
+                shares = ForwardedShares.decode(data, config)
+                reply = clients[cid].masked_input(shares, inputs[cid]).encode()
         except SecAggError as exc:
             refused[cid] = f"client refused: {exc}"
             continue
