@@ -33,10 +33,10 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-dev
 	$(PY) -m ruff check secagg fl benchmarks
-	$(PY) -m mypy secagg
+	$(PY) -m mypy secagg fl
 	$(PY) -m pytest
 
-# The full sweep (about an hour on 2 cores); rewrites benchmarks/results/full.csv and
+# The full sweep (about 15 minutes on 2 cores); rewrites benchmarks/results/full.csv and
 # docs/benchmarks.md.
 bench: $(VENV)/.installed-bench
 	$(VENV)/bin/secagg bench

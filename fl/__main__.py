@@ -35,7 +35,7 @@ class _TqdmHandler(logging.Handler):
     """Log lines that do not tear the progress bar."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        from tqdm import tqdm  # type: ignore[import-untyped]
+        from tqdm import tqdm
 
         tqdm.write(self.format(record), file=sys.stderr)
 
