@@ -15,7 +15,6 @@ whose input it does not.
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +95,7 @@ class MaskingServer:
         # U3 and the running sum of their masked inputs: each is added as it arrives, so
         # the server holds one vector, not one per client.
         self._uploaded: dict[int, bytes] = {}  # sender -> fingerprint of its payload
-        self._sum: columnpack.PackedSum | None = None
+        self._sum = columnpack.PackedSum(config.dim, config.modulus_bits)
         self._fingerprint_mac = AESGCM(system_entropy(16))
         self._fingerprint_nonce = system_entropy(12)
         self._responses: dict[int, UnmaskingResponse] = {}
@@ -150,12 +149,8 @@ class MaskingServer:
         # the others already used and what recovers its masks. An accepted masked input
         # is already in the sum and stays there: the sender then counts as vanished after
         # upload (no unmasking request; its b_u is recovered from the others' shares).
-        replaceable: dict[ServerStage, dict[int, Any]] = {
-            ServerStage.COLLECTING_KEYS: self._keys,
-            ServerStage.COLLECTING_SHARES: self._shares,
-            ServerStage.COLLECTING_UNMASKING: self._responses,
-        }
-        replaceable.get(self.stage, {}).pop(sender, None)
+        if self.stage in _EXPECTED and self.stage is not ServerStage.COLLECTING_INPUTS:
+            self._received().pop(sender, None)
 
     def _check(self, m: ClientMessage) -> None:
         s = m.sender
@@ -190,9 +185,9 @@ class MaskingServer:
         elif isinstance(m, UnmaskingResponse):
             self._check_response(m)
 
-    def _received(self) -> Collection[int]:
-        """Senders whose message of the current round was accepted."""
-        received: dict[ServerStage, Collection[int]] = {
+    def _received(self) -> dict[int, Any]:
+        """Senders whose message of the current round was accepted, with what was kept."""
+        received: dict[ServerStage, dict[int, Any]] = {
             ServerStage.COLLECTING_KEYS: self._keys,
             ServerStage.COLLECTING_SHARES: self._shares,
             ServerStage.COLLECTING_INPUTS: self._uploaded,
@@ -225,8 +220,6 @@ class MaskingServer:
         elif isinstance(m, ShareKeys):
             self._shares[m.sender] = m
         elif isinstance(m, MaskedInput):
-            if self._sum is None:
-                self._sum = columnpack.PackedSum(self.config.dim, self.config.modulus_bits)
             self._sum.add(m.payload)
             self._uploaded[m.sender] = self._fingerprint(m.payload)
         else:
@@ -357,8 +350,6 @@ class MaskingServer:
                     f"reconstructed key of client {cid} does not match its public key"
                 )
 
-        if self._sum is None:  # close_inputs aborts when no input arrived
-            raise StageError("no masked input in the sum")
         total = self._sum.vector()
         terms = [masks.self_mask(self_seeds[cid], self._session, cid, -1) for cid in survivors]
         for cid in dropped:
