@@ -47,6 +47,7 @@ from secagg.masking.messages import (
 from secagg.primitives.aead import open_sealed, seal
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.keyagreement import KeyPair, Label, derive_key
+from secagg.primitives.prg import mask_dtype
 from secagg.primitives.shamir import ELEMENT_BYTES, PRIME, split
 
 
@@ -204,12 +205,9 @@ class MaskingClient:
         self._expect(ClientStage.SHARES_SENT)
         self._check_binding(forwarded.session_id, forwarded.round, forwarded.recipient)
         k = self.config.modulus_bits
-        if (
-            vector.ndim != 1
-            or vector.size != self.config.dim
-            or vector.dtype != masks.zeros(0, k).dtype
-        ):
-            raise InputError(f"input must be a length-{self.config.dim} {masks.zeros(0, k).dtype}")
+        dtype = np.dtype(mask_dtype(k))
+        if vector.ndim != 1 or vector.size != self.config.dim or vector.dtype != dtype:
+            raise InputError(f"input must be a length-{self.config.dim} {dtype}")
         if k < vector.dtype.itemsize * 8 and vector.size and int(vector.max()) >> k:
             raise InputError(f"input element outside Z_2^{k}")
         held: dict[int, tuple[int, int]] = {}

@@ -19,14 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.primitives.keyagreement import KeyPair, Label, derive_key
-from secagg.primitives.prg import accumulate, mask_dtype
+from secagg.primitives.prg import accumulate
 
 Vector = npt.NDArray[np.unsignedinteger]
-
-
-def zeros(dim: int, bits: int) -> Vector:
-    """An accumulator in the dtype of Z_{2^bits}."""
-    return np.zeros(dim, dtype=mask_dtype(bits))
 
 
 SEED_BYTES = 16

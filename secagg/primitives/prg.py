@@ -33,11 +33,6 @@ def mask_dtype(bits: int) -> type[np.unsignedinteger]:
     return np.uint32 if bits <= 32 else np.uint64
 
 
-def keystream_bytes(n: int, bits: int) -> int:
-    """Keystream bytes consumed by :func:`expand` for ``n`` elements (for benchmarks)."""
-    return n * np.dtype(mask_dtype(bits)).itemsize
-
-
 def _counter_block(context: bytes) -> bytes:
     return hashlib.sha256(b"secagg/v1/prg-counter" + context).digest()[:16]
 
