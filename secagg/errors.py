@@ -35,6 +35,11 @@ class NonFiniteInputError(InputError):
     """An update holds NaN or Inf; it cannot be quantized without corrupting the sum."""
 
 
+class WeightError(InputError):
+    """A weight is not an integer in 1..w_max: a fractional, boolean, NaN or oversized
+    weight would silently change (or overflow) the weighted sum."""
+
+
 # --- primitives --------------------------------------------------------------------
 
 
@@ -56,6 +61,23 @@ class ShamirError(CryptoError):
 
 class InsufficientSharesError(ShamirError):
     """Fewer than t distinct shares: nothing about the secret can be (or is) recovered."""
+
+
+class CorruptSharesError(ShamirError):
+    """Some shares are wrong and too few are right to find out which: nothing is
+    reconstructed, because a wrong secret would silently corrupt the sum.
+
+    ``bad`` holds the share points found inconsistent, when they could be identified.
+    """
+
+    def __init__(self, message: str, *, bad: frozenset[int] = frozenset()) -> None:
+        super().__init__(message)
+        self.bad = bad
+
+
+class WeakKeyError(KeyAgreementError):
+    """An X25519 public key is low-order, all-zero or a copy of another key in the round:
+    a mask or share key derived from it would be known to others."""
 
 
 class InvalidPublicKeyError(CryptoError):
@@ -101,6 +123,11 @@ class MisaddressedMessageError(MessageError):
     """The message names a recipient or sender that this party does not expect."""
 
 
+class SenderMismatchError(MisaddressedMessageError):
+    """The header names another sender than the one the transport authenticated: a
+    client must never be able to speak (or get banned) in another client's name."""
+
+
 class UnknownClientError(MessageError):
     """The message comes from, or names, a client outside the round or neighbourhood."""
 
@@ -137,5 +164,48 @@ class TooFewSurvivorsError(RefusedRequestError):
     """Too few neighbours survived: unmasking now could expose this client's own input."""
 
 
+class TooFewContributorsError(RefusedRequestError):
+    """An aggregate covers fewer clients than the configured minimum: decrypting or
+    unmasking it would come too close to revealing one client's input."""
+
+
 class AbortError(ProtocolError):
     """The round was aborted; no individual input was revealed."""
+
+
+class UnrecoverableSecretError(AbortError):
+    """A secret the unmasking needs could not be reconstructed correctly (too few
+    shares, or corrupt shares that the redundancy cannot correct): the round aborts
+    rather than return a silently wrong sum."""
+
+
+# --- saved party state -------------------------------------------------------------
+
+
+class StateError(SecAggError):
+    """A saved party state cannot be restored. Saved states hold secrets."""
+
+
+class StateVersionError(StateError):
+    """The saved state was written by another, incompatible format version."""
+
+
+class StateIntegrityError(StateError):
+    """The saved state is truncated, altered or sealed under another storage key."""
+
+
+class StateMismatchError(StateError):
+    """The saved state belongs to another configuration, round, client or party kind."""
+
+
+class StateRollbackError(StateError):
+    """The saved state was already restored once (or a later one was): restoring it
+    again could let the same client answer two different requests of one stage."""
+
+
+# --- warnings ----------------------------------------------------------------------
+
+
+class InsecureEntropyWarning(UserWarning):
+    """Protocol randomness is derived from a seed: runs are reproducible and every key,
+    mask and share is predictable to anyone who knows the seed. For experiments only."""
