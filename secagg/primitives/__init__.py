@@ -8,23 +8,35 @@ the property it gives and nothing more.
 
 from secagg.primitives.aead import open_sealed, seal
 from secagg.primitives.entropy import Entropy, system_entropy
-from secagg.primitives.keyagreement import KeyPair, Label, agree, derive_key, hkdf_sha256
+from secagg.primitives.keyagreement import (
+    KeyPair,
+    Label,
+    agree,
+    check_public_key,
+    derive_key,
+    hkdf_sha256,
+    same_key,
+)
 from secagg.primitives.prg import expand, mask_dtype
-from secagg.primitives.shamir import PRIME, Share, reconstruct, split
+from secagg.primitives.shamir import PRIME, Recovered, Share, reconstruct, recover, split
 
 __all__ = [
     "PRIME",
     "Entropy",
     "KeyPair",
     "Label",
+    "Recovered",
     "Share",
     "agree",
+    "check_public_key",
     "derive_key",
     "expand",
     "hkdf_sha256",
     "mask_dtype",
     "open_sealed",
     "reconstruct",
+    "recover",
+    "same_key",
     "seal",
     "split",
     "system_entropy",

@@ -4,6 +4,11 @@ Security property: two parties holding X25519 key pairs derive the same 256-bit 
 indistinguishable from random to anyone without one of the private keys. Every
 derived key binds a :class:`Label` (one per use, so a share-encryption key is never
 also a mask seed) and the session id (so keys never repeat across rounds).
+
+That holds only for a peer key of large order. :func:`check_public_key` refuses every
+small-order key (whatever its encoding), whose shared secret takes one of a few values
+known to everyone; :func:`same_key` compares keys as X25519 reads them, so a copy of
+another client's key cannot hide behind a different encoding.
 """
 
 from __future__ import annotations
@@ -15,11 +20,26 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from secagg.errors import KeyAgreementError
+from secagg.errors import KeyAgreementError, WeakKeyError
 from secagg.primitives.entropy import Entropy, system_entropy
 
 PUBLIC_KEY_BYTES = 32
 PRIVATE_KEY_BYTES = 32
+
+CURVE25519_P = (1 << 255) - 19
+# u-coordinates (mod p) of the points of order 1, 2, 4 and 8 on Curve25519 and its
+# twist: 0 (the identity and the point of order 2), 1 (order 4), p - 1 (order 4 on the
+# twist) and the two of order 8. A peer key at one of them makes the X25519 output one
+# of a few public values (all zero for the scalars RFC 7748 clamps).
+LOW_ORDER_U = frozenset(
+    {
+        0,
+        1,
+        CURVE25519_P - 1,
+        325606250916557431795983626356110631294008115727848805560023387167927233504,
+        39382357235489614581723060781553021112529911719440698176882885853963445705823,
+    }
+)
 
 
 class Label(bytes, enum.Enum):
@@ -86,6 +106,43 @@ def _exchange(key: X25519PrivateKey, peer_public: bytes) -> bytes:
     if shared == bytes(len(shared)):
         raise KeyAgreementError("X25519 peer key gives an all-zero shared secret")
     return shared
+
+
+def _canonical_u(public: bytes) -> int:
+    if len(public) != PUBLIC_KEY_BYTES:
+        raise WeakKeyError(f"X25519 public key must be 32 bytes, got {len(public)}")
+    # RFC 7748 decodeUCoordinate: little-endian, bit 255 masked; then reduce mod p
+    # (the ladder does, so u and u + p are the same key).
+    return (int.from_bytes(public, "little") & ((1 << 255) - 1)) % CURVE25519_P
+
+
+def check_public_key(public: bytes) -> int:
+    """Check a peer's X25519 public key; return its canonical u-coordinate.
+
+    The u-coordinate is read as X25519 reads it: little-endian with bit 255 ignored,
+    then reduced mod p = 2^255 - 19.
+
+    Raises WeakKeyError if the key is not 32 bytes or is a small-order point in any
+    encoding (u mod p in :data:`LOW_ORDER_U`, including p, p + 1 and keys with bit 255
+    set). Security property: a key that passes is not of small order: its order, on the
+    curve or on its twist, is divisible by a prime above 2^252, so the shared secret
+    with it is not one of the few values anyone can compute without a private key. It
+    does not tell whether the key is on the curve or the twist (X25519 accepts both).
+    """
+    u = _canonical_u(public)
+    if u in LOW_ORDER_U:
+        raise WeakKeyError("X25519 public key is a small-order point: the shared secret is public")
+    return u
+
+
+def same_key(a: bytes, b: bytes) -> bool:
+    """Whether ``a`` and ``b`` are the same X25519 public key (equal canonical u).
+
+    Byte comparison misses copies: the encodings differing in bit 255, or u and u + p,
+    agree to the same secrets with everyone. Raises WeakKeyError if either is not 32
+    bytes. Public keys are public: the comparison need not be constant-time.
+    """
+    return _canonical_u(a) == _canonical_u(b)
 
 
 def hkdf_sha256(ikm: bytes, *, salt: bytes | None, info: bytes, length: int) -> bytes:
