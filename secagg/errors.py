@@ -31,6 +31,11 @@ class InputError(SecAggError, ValueError):
     """An input vector has the wrong shape, dtype or range."""
 
 
+class EncodeError(InputError):
+    """A message or state field cannot be encoded (wrong length, out of range): a caller
+    mistake, never evidence of a forged message (that is :class:`DecodeError`)."""
+
+
 class NonFiniteInputError(InputError):
     """An update holds NaN or Inf; it cannot be quantized without corrupting the sum."""
 
@@ -109,6 +114,11 @@ class MessageError(ProtocolError):
 
 class DecodeError(MessageError):
     """Malformed or truncated bytes: wrong magic, version, type, length or field range."""
+
+
+class UnexpectedMessageError(MessageError):
+    """A well-formed message of another stage or protocol: late, early or replayed. It is
+    refused and changes nothing, so a stale copy cannot get its sender dropped."""
 
 
 class SessionMismatchError(MessageError):

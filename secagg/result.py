@@ -12,22 +12,38 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from secagg.errors import ConfigurationError
 
-class Protocol(str, enum.Enum):
-    """Aggregation protocols; the value is the CLI name."""
 
+class Backend(str, enum.Enum):
+    """Aggregation backends; the value is the name the CLI and ``run_round`` take."""
+
+    PLAIN = "plain"  # no protection: the server sees every input (the reference)
     SECAGG = "secagg"  # Bonawitz et al. 2017, complete graph
     SECAGG_PLUS = "secagg+"  # Bell et al. 2020, k-regular graph with k = O(log n)
     PAILLIER = "paillier"  # packed, DJN-accelerated Paillier
-    PAILLIER_NAIVE = "paillier-naive"  # phe's per-value encrypt: the baseline
+
+    @classmethod
+    def parse(cls, value: object) -> Backend:
+        """``value`` as a Backend; raises ConfigurationError for anything else."""
+        try:
+            return cls(value)
+        except ValueError:
+            names = ", ".join(b.value for b in cls)
+            raise ConfigurationError(f"unknown backend {value!r}; choose one of {names}") from None
+
+    @property
+    def masking(self) -> bool:
+        return self in (Backend.SECAGG, Backend.SECAGG_PLUS)
 
 
 class DropStage(str, enum.Enum):
     """The first message a dropped client fails to send (masking-protocol terms).
 
-    For Paillier, every stage before UNMASKING means "vanished before uploading its
-    ciphertexts"; UNMASKING means "vanished after uploading", which Paillier survives
-    trivially because clients take no part in decryption.
+    For Paillier and plain, every stage before UNMASKING means "vanished before
+    uploading"; UNMASKING means "vanished after uploading", which they survive trivially
+    because clients take no part in decryption (except Paillier's key holder, whose
+    vanishing before it decrypts aborts the round).
     """
 
     ADVERTISE_KEYS = "advertise"
@@ -40,13 +56,13 @@ class DropStage(str, enum.Enum):
 class RoundMetrics:
     """Costs of one round. CPU times in seconds (thread CPU time), sizes in bytes."""
 
-    protocol: Protocol
+    backend: Backend
     clients: int
     neighbours: int
     threshold: int
-    dim: int
+    dim: int  # coordinates of one update
     bits: int
-    modulus_bits: int
+    modulus_bits: int  # k
     survivors: int
     client_cpu_s: float  # median over the clients that took part
     client_cpu_s_max: float
@@ -55,7 +71,6 @@ class RoundMetrics:
     stage_cpu_s: dict[str, float] = field(default_factory=dict)  # all parties, per stage
     bytes_up_per_client: float = 0.0  # mean over clients that uploaded their input
     bytes_down_per_client: float = 0.0
-    extrapolated: bool = False  # True when timings were scaled up from a measured subset
 
     @property
     def expansion_vs_float32(self) -> float:

@@ -1,36 +1,342 @@
 """In-process simulation of one aggregation round: n clients and the server (and, for
 Paillier, the key holder) exchanging the real encoded messages, with dropouts injected.
 
-This is the recipe layer: :func:`run_round` is what an FL loop calls with plain numpy
-updates. It quantizes, runs the chosen protocol over the binary codec and returns the
-dequantized weighted mean with the round's costs.
+This is the recipe layer. :func:`run_round` is what an FL loop calls with plain numpy
+updates: it quantizes, runs the chosen backend over the binary codec and returns the
+dequantized weighted mean with the round's costs. :func:`simulate_round` runs a round
+on protected vectors that are already encoded, and :func:`drive` is the transport loop
+itself, written against the party interface of :mod:`secagg.protocol.party` only: the
+same loop works over pipes, sockets or Flower (see docs/transport.md).
+
+The simulator is a transport, so it owns the timing: each party's calls are charged to
+that party's thread CPU time (the Paillier decryption pool's CPU is read from the
+operating system's accounting of finished child processes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+import resource
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from secagg.errors import ConfigurationError, InputError
+from secagg.errors import ConfigurationError, InputError, MessageError, SecAggError
+from secagg.masking.client import MaskingClient
+from secagg.masking.config import Graph, MaskingConfig
+from secagg.masking.server import MaskingServer
+from secagg.masking.server import ServerStage as MaskingStage
+from secagg.paillier.keys import PrivateKey
+from secagg.paillier.protocol import PaillierClient, PaillierServer
+from secagg.paillier.protocol import ServerStage as PaillierStage
+from secagg.paillier.session import PaillierConfig
+from secagg.plain import PlainClient, PlainConfig, PlainServer
+from secagg.plain import ServerStage as PlainStage
 from secagg.primitives.entropy import Entropy, system_entropy
+from secagg.protocol.observer import Work, WorkCounter
+from secagg.protocol.party import ClientParty, Outcome, ServerParty
 from secagg.quantize import QuantizationConfig
-from secagg.result import DropStage, Protocol, RoundResult
+from secagg.result import Backend, DropStage, RoundMetrics, RoundResult
+from secagg.timing import KEY_HOLDER, SERVER, CpuLedger
+from secagg.weighting import check_weights, decode_weighted, encode_weighted
+
+_ORDER = list(DropStage)
+
+
+@dataclass(frozen=True)
+class StageLabel:
+    """How the simulator names a server stage: the dropout stage it stands for, and the
+    ledger labels of the clients' and the server's work in it. ``key_holder``: the
+    clients' work in this stage is the key holder's (charged to KEY_HOLDER)."""
+
+    drop: DropStage
+    client: str
+    server: str
+    key_holder: bool = False
+
+
+STAGES: dict[Any, StageLabel] = {
+    MaskingStage.COLLECTING_KEYS: StageLabel(DropStage.ADVERTISE_KEYS, "advertise", "advertise"),
+    MaskingStage.COLLECTING_SHARES: StageLabel(DropStage.SHARE_KEYS, "share", "share"),
+    MaskingStage.COLLECTING_INPUTS: StageLabel(DropStage.MASKED_INPUT, "upload", "upload"),
+    MaskingStage.COLLECTING_UNMASKING: StageLabel(DropStage.UNMASKING, "unmask", "unmask"),
+    PaillierStage.AWAIT_KEY: StageLabel(DropStage.ADVERTISE_KEYS, "keygen", "keygen", True),
+    PaillierStage.COLLECTING: StageLabel(DropStage.MASKED_INPUT, "encrypt", "sum"),
+    PaillierStage.DECRYPTING: StageLabel(DropStage.UNMASKING, "decrypt", "finish", True),
+    PlainStage.COLLECTING: StageLabel(DropStage.MASKED_INPUT, "upload", "upload"),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class SimulatedRound:
+    """A finished round and what it cost (ids are protocol ids)."""
+
+    outcome: Outcome
+    ledger: CpuLedger
+    bytes_up: dict[int, int]
+    bytes_down: dict[int, int]
+    refused: dict[int, str]  # client id -> why it stopped (its own refusal or the server's)
+    work: WorkCounter  # what the parties reported (PRG vectors, decryptions, ...)
+    neighbours: int = 0  # masking: the graph's degree and threshold; 0 and 1 otherwise
+    threshold: int = 1
+
+    @property
+    def mask_vectors(self) -> int:
+        """PRG vectors of the protected length expanded by all parties together."""
+        return self.work.total[Work.PRG_VECTORS]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def drive(
+    server: ServerParty,
+    clients: Mapping[int, ClientParty],
+    dropouts: Mapping[int, DropStage],
+    *,
+    ledger: CpuLedger | None = None,
+) -> tuple[Outcome, dict[int, int], dict[int, int], dict[int, str]]:
+    """Run a round to its end over the party interface; a client in ``dropouts``
+    vanishes at that stage (it neither receives nor sends from then on), and a client
+    that refuses a message, or whose message the server refuses, stops too.
+
+    Returns (outcome, bytes up by client, bytes down by client, refused reasons).
+    Raises AbortError when the server aborts (nothing individual has been revealed).
+    """
+    ledger = ledger if ledger is not None else CpuLedger()
+    up: dict[int, int] = defaultdict(int)
+    down: dict[int, int] = defaultdict(int)
+    refused: dict[int, str] = {}
+
+    def label() -> StageLabel:
+        return STAGES[server.stage]
+
+    def present(cid: int) -> bool:
+        drop = dropouts.get(cid)
+        return cid not in refused and (drop is None or _ORDER.index(drop) > _ORDER.index(label().drop))
+
+    def party(cid: int) -> int | str:
+        return KEY_HOLDER if label().key_holder else cid
+
+    def send(cid: int, data: bytes) -> None:
+        up[cid] += len(data)
+        with ledger.charge(SERVER, label().server):
+            try:
+                server.receive(cid, data)
+            except MessageError as exc:
+                refused[cid] = f"server refused: {exc}"
+
+    def run_client(cid: int, step: Callable[[], bytes | None]) -> None:
+        before = _children_cpu()
+        try:
+            with ledger.charge(party(cid), label().client):
+                reply = step()
+        except SecAggError as exc:
+            refused[cid] = f"client refused: {exc}"
+            return
+        finally:
+            ledger.add(party(cid), label().client, _children_cpu() - before)
+        if reply is not None:
+            send(cid, reply)
+
+    for cid, client in clients.items():
+        if present(cid):
+            run_client(cid, client.start)
+    while True:
+        stage = label()
+        with ledger.charge(SERVER, stage.server):
+            outbox = server.close()
+        if server.finished:
+            return server.result, dict(up), dict(down), refused
+        for cid, data in outbox.items():
+            if present(cid):
+                down[cid] += len(data)
+                run_client(cid, partial(clients[cid].handle, data))
+
+
+def _protected_inputs(
+    updates: Sequence[npt.ArrayLike],
+    weights: Sequence[int],
+    quantization: QuantizationConfig,
+    entropy: Entropy,
+    ledger: CpuLedger,
+) -> dict[int, npt.NDArray[np.unsignedinteger]]:
+    inputs = {}
+    for pos, (x, w) in enumerate(zip(updates, weights, strict=True)):
+        with ledger.charge(pos + 1, "quantize"):
+            inputs[pos + 1] = encode_weighted(x, w, quantization, entropy)
+    return inputs
+
+
+def _finish(
+    server: ServerParty,
+    clients: Mapping[int, ClientParty],
+    dropouts: Mapping[int, DropStage],
+    work: WorkCounter,
+    ledger: CpuLedger | None,
+    graph: tuple[int, int] = (0, 1),
+) -> SimulatedRound:
+    ledger = ledger if ledger is not None else CpuLedger()
+    outcome, up, down, refused = drive(server, clients, dropouts, ledger=ledger)
+    return SimulatedRound(outcome, ledger, up, down, refused, work, *graph)
+
+
+def _check_inputs(
+    inputs: Mapping[int, npt.NDArray[np.unsignedinteger]],
+    cohort: Sequence[int],
+    dropouts: Mapping[int, DropStage],
+) -> None:
+    if sorted(inputs) != sorted(cohort):
+        raise InputError("one protected vector per client of the round is needed")
+    if any(cid not in inputs for cid in dropouts):
+        raise InputError("dropouts must name clients of the round")
+
+
+def simulate_masking(
+    config: MaskingConfig,
+    inputs: Mapping[int, npt.NDArray[np.unsignedinteger]],
+    dropouts: Mapping[int, DropStage] | None = None,
+    *,
+    entropy: Entropy = system_entropy,
+    ledger: CpuLedger | None = None,
+) -> SimulatedRound:
+    """One SecAgg / SecAgg+ round for clients 1..n holding protected ``inputs``.
+
+    ``dropouts`` maps a client id to the stage it vanishes at. Raises AbortError when the
+    server aborts (too few survivors); nothing individual has been revealed then.
+    """
+    drops = dict(dropouts or {})
+    _check_inputs(inputs, range(1, config.num_clients + 1), drops)
+    work = WorkCounter()
+    server = MaskingServer(config, observer=work)
+    clients = {
+        cid: MaskingClient(config, cid, inputs[cid], entropy=entropy, observer=work)
+        for cid in range(1, config.num_clients + 1)
+    }
+    return _finish(server, clients, drops, work, ledger, (config.neighbours, config.threshold))
+
+
+def simulate_paillier(
+    config: PaillierConfig,
+    inputs: Mapping[int, npt.NDArray[np.unsignedinteger]],
+    dropouts: Mapping[int, DropStage] | None = None,
+    *,
+    key: PrivateKey | None = None,
+    workers: int = 1,
+    entropy: Entropy = system_entropy,
+    ledger: CpuLedger | None = None,
+) -> SimulatedRound:
+    """One Paillier round; ``config.key_holder`` holds (or, without ``key``, generates)
+    the key pair and decrypts on ``workers`` processes. If the key holder vanishes at
+    any stage, the round aborts before anything is decrypted."""
+    drops = dict(dropouts or {})
+    _check_inputs(inputs, config.clients, drops)
+    work = WorkCounter()
+    clients = {
+        cid: PaillierClient(
+            config,
+            cid,
+            inputs[cid],
+            key=key if cid == config.key_holder else None,
+            workers=workers,
+            entropy=entropy,
+            observer=work,
+        )
+        for cid in config.clients
+    }
+    return _finish(PaillierServer(config), clients, drops, work, ledger)
+
+
+def simulate_plain(
+    config: PlainConfig,
+    inputs: Mapping[int, npt.NDArray[np.unsignedinteger]],
+    dropouts: Mapping[int, DropStage] | None = None,
+    *,
+    ledger: CpuLedger | None = None,
+) -> SimulatedRound:
+    """One plain (unprotected) round: the reference the secure backends must equal."""
+    drops = dict(dropouts or {})
+    _check_inputs(inputs, range(1, config.num_clients + 1), drops)
+    clients = {cid: PlainClient(config, cid, inputs[cid]) for cid in inputs}
+    return _finish(PlainServer(config), clients, drops, WorkCounter(), ledger)
+
+
+def simulate_round(
+    backend: Backend | str,
+    protected: Mapping[int, npt.NDArray[np.unsignedinteger]],
+    dim: int,
+    quantization: QuantizationConfig,
+    dropouts: Mapping[int, DropStage] | None = None,
+    *,
+    neighbours: int | None = None,
+    threshold: int | None = None,
+    key_bits: int = 2048,
+    paillier_key: PrivateKey | None = None,
+    workers: int = 1,
+    round_number: int = 0,
+    entropy: Entropy = system_entropy,
+    ledger: CpuLedger | None = None,
+) -> SimulatedRound:
+    """One round of ``backend`` over already-protected vectors (clients 1..n), with the
+    backend's default configuration for n clients; for Paillier client 1 is the key
+    holder. Raises AbortError when the round aborts, ConfigurationError for settings
+    that do not apply to the backend or are impossible."""
+    kind = Backend.parse(backend)
+    n = len(protected)
+    if not kind.masking and (neighbours is not None or threshold is not None):
+        raise ConfigurationError("neighbours and threshold apply to the masking backends only")
+    if kind is not Backend.PAILLIER and (paillier_key is not None or key_bits != 2048):
+        raise ConfigurationError("key_bits and paillier_key apply to the Paillier backend only")
+    if kind.masking:
+        config = MaskingConfig.create(
+            Graph.COMPLETE if kind is Backend.SECAGG else Graph.HARARY,
+            n,
+            dim,
+            quantization,
+            neighbours,
+            threshold,
+            round_number=round_number,
+        )
+        return simulate_masking(config, protected, dropouts, entropy=entropy, ledger=ledger)
+    if kind is Backend.PAILLIER:
+        pconfig = PaillierConfig(
+            round_number, dim, quantization, tuple(range(1, n + 1)), key_holder=1, key_bits=key_bits
+        )
+        return simulate_paillier(
+            pconfig,
+            protected,
+            dropouts,
+            key=paillier_key,
+            workers=workers,
+            entropy=entropy,
+            ledger=ledger,
+        )
+    plain = PlainConfig(n, dim, quantization, round_number)
+    return simulate_plain(plain, protected, dropouts, ledger=ledger)
 
 
 def _as_updates(updates: Sequence[npt.ArrayLike]) -> list[npt.NDArray[np.floating]]:
-    arrays = [np.asarray(u) for u in updates]
+    try:
+        arrays = [np.asarray(u) for u in updates]
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"updates must be numeric vectors: {exc}") from None
     if not arrays:
         raise InputError("no updates given")
-    dim = arrays[0].shape
-    if any(a.ndim != 1 or a.shape != dim for a in arrays):
-        raise InputError("updates must be 1-D vectors of one length")
+    shape = arrays[0].shape
+    if any(a.ndim != 1 or a.shape != shape or a.size == 0 for a in arrays):
+        raise InputError("updates must be non-empty 1-D vectors of one length")
     return arrays
 
 
 def run_round(
-    protocol: Protocol | str,
+    backend: Backend | str,
     updates: Sequence[npt.ArrayLike],
     weights: Sequence[int] | None = None,
     *,
@@ -39,6 +345,8 @@ def run_round(
     neighbours: int | None = None,
     threshold: int | None = None,
     key_bits: int = 2048,
+    paillier_key: PrivateKey | None = None,
+    workers: int | None = None,
     round_number: int = 0,
     entropy: Entropy = system_entropy,
 ) -> RoundResult:
@@ -46,59 +354,158 @@ def run_round(
 
     Parameters
     ----------
-    protocol: ``secagg``, ``secagg+``, ``paillier`` or ``paillier-naive``.
+    backend: ``secagg``, ``secagg+``, ``paillier`` or ``plain`` (no protection).
     updates: one 1-D float vector per client, all of one length; client ``i`` is
         position ``i`` (protocol id ``i + 1``).
-    weights: one integer weight per client (default 1 each).
+    weights: one integer weight per client, 1..w_max (default 1 each); bool, float,
+        NaN and out-of-range weights raise WeightError.
     quantization: clip, bits and budget; default clip 1.0, 16 bits, sized for
-        ``len(updates)`` clients at the largest weight.
+        ``len(updates)`` clients at the largest weight. A cohort larger than its
+        max_clients raises BitBudgetError.
     dropouts: position -> the stage at which that client vanishes.
-    neighbours, threshold: masking protocols only; defaults depend on the graph.
-    key_bits: Paillier modulus size (2048 or 3072).
+    neighbours, threshold: masking backends only; defaults depend on the graph.
+    key_bits, paillier_key, workers: Paillier only (position 0 is the key holder).
     round_number: bound into the session id.
-    entropy: source of all randomness (``os.urandom`` by default).
+    entropy: source of all randomness (``os.urandom`` by default;
+        :func:`secagg.primitives.entropy.seeded_entropy` makes a run reproducible and
+        insecure).
 
     Returns the survivors' aggregate and weighted mean (:class:`RoundResult`).
     Raises AbortError when too few clients survive (nothing individual is revealed),
-    InputError / NonFiniteInputError for bad updates, ConfigurationError for bad settings.
+    InputError / NonFiniteInputError / WeightError for bad updates or weights,
+    ConfigurationError for bad settings.
     """
-    proto = Protocol(protocol)
+    kind = Backend.parse(backend)
     arrays = _as_updates(updates)
-    w = [1] * len(arrays) if weights is None else [int(x) for x in weights]
+    w = check_weights([1] * len(arrays) if weights is None else list(weights))
     if len(w) != len(arrays):
-        raise InputError("one weight per update")
+        raise InputError(f"{len(arrays)} updates but {len(w)} weights")
     if quantization is None:
-        quantization = QuantizationConfig(max_clients=len(arrays), max_weight=max(max(w), 1))
-    if quantization.max_clients < len(arrays):
+        quantization = QuantizationConfig(max_clients=len(arrays), max_weight=max(w))
+    elif not isinstance(quantization, QuantizationConfig):
+        raise ConfigurationError("quantization must be a QuantizationConfig")
+    check_weights(w, quantization.max_weight)
+    if len(arrays) > quantization.max_clients:
         raise ConfigurationError(
             f"{len(arrays)} clients exceed the budget's max_clients {quantization.max_clients}"
         )
-    drops = dict(dropouts or {})
-    if any(not 0 <= i < len(arrays) for i in drops):
-        raise InputError("dropout positions must index the updates")
-    if proto in (Protocol.SECAGG, Protocol.SECAGG_PLUS):
-        from secagg.masking.simulation import run_masking_round
-
-        return run_masking_round(
-            proto,
-            arrays,
-            w,
-            quantization,
-            drops,
-            neighbours=neighbours,
-            threshold=threshold,
-            round_number=round_number,
-            entropy=entropy,
-        )
-    from secagg.paillier.simulation import run_paillier_round
-
-    return run_paillier_round(
-        proto,
-        arrays,
-        w,
+    drops = {}
+    for pos, stage in (dropouts or {}).items():
+        if isinstance(pos, bool) or not isinstance(pos, int) or not 0 <= pos < len(arrays):
+            raise InputError(f"dropout position {pos!r} does not index the updates")
+        try:
+            drops[pos + 1] = DropStage(stage)
+        except ValueError:
+            raise InputError(f"unknown dropout stage {stage!r}") from None
+    ledger = CpuLedger()
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    protected = _protected_inputs(arrays, w, quantization, entropy, ledger)
+    run = simulate_round(
+        kind,
+        protected,
+        arrays[0].size,
         quantization,
         drops,
+        neighbours=neighbours,
+        threshold=threshold,
         key_bits=key_bits,
+        paillier_key=paillier_key,
+        workers=workers,
+        round_number=round_number,
+        entropy=entropy,
+        ledger=ledger,
+    )
+    with ledger.charge(SERVER, "dequantize"):
+        decoded = decode_weighted(run.outcome.aggregate, quantization)
+    return RoundResult(
+        aggregate=run.outcome.aggregate,
+        mean=decoded.mean,
+        total_weight=decoded.total_weight,
+        survivors=tuple(cid - 1 for cid in run.outcome.survivors),
+        metrics=round_metrics(kind, run, arrays[0].size, quantization),
+    )
+
+
+def round_metrics(
+    backend: Backend,
+    run: SimulatedRound,
+    dim: int,
+    quantization: QuantizationConfig,
+) -> RoundMetrics:
+    """Costs of a round; bytes are averaged over the clients whose input was summed."""
+    ledger = run.ledger
+    uploaded = run.outcome.survivors
+    return RoundMetrics(
+        backend=backend,
+        clients=len(run.outcome.survivors) + len(run.outcome.dropped),
+        neighbours=run.neighbours,
+        threshold=run.threshold,
+        dim=dim,
+        bits=quantization.bits,
+        modulus_bits=quantization.k,
+        survivors=len(uploaded),
+        client_cpu_s=ledger.client_median(),
+        client_cpu_s_max=ledger.client_max(),
+        server_cpu_s=ledger.by_party.get(SERVER, 0.0),
+        keyholder_cpu_s=ledger.by_party.get(KEY_HOLDER, 0.0),
+        stage_cpu_s=dict(ledger.by_stage),
+        bytes_up_per_client=float(np.mean([run.bytes_up.get(c, 0) for c in uploaded])),
+        bytes_down_per_client=float(np.mean([run.bytes_down.get(c, 0) for c in uploaded])),
+    )
+
+
+def run_masking_round(
+    backend: Backend | str,
+    updates: Sequence[npt.ArrayLike],
+    weights: Sequence[int],
+    quantization: QuantizationConfig,
+    dropouts: Mapping[int, DropStage] | None = None,
+    *,
+    neighbours: int | None = None,
+    threshold: int | None = None,
+    round_number: int = 0,
+    entropy: Entropy = system_entropy,
+) -> RoundResult:
+    """:func:`run_round` for ``secagg`` or ``secagg+`` (positions are 0-based; protocol
+    ids are position + 1). The cohort is checked against the quantization budget."""
+    if not Backend.parse(backend).masking:
+        raise ConfigurationError(f"{backend!r} is not a masking backend")
+    return run_round(
+        backend,
+        updates,
+        weights,
+        quantization=quantization,
+        dropouts=dropouts,
+        neighbours=neighbours,
+        threshold=threshold,
+        round_number=round_number,
+        entropy=entropy,
+    )
+
+
+def run_paillier_round(
+    updates: Sequence[npt.ArrayLike],
+    weights: Sequence[int],
+    quantization: QuantizationConfig,
+    dropouts: Mapping[int, DropStage] | None = None,
+    *,
+    key_bits: int = 2048,
+    key: PrivateKey | None = None,
+    workers: int | None = None,
+    round_number: int = 0,
+    entropy: Entropy = system_entropy,
+) -> RoundResult:
+    """:func:`run_round` for ``paillier``: position 0 is the key holder."""
+    return run_round(
+        Backend.PAILLIER,
+        updates,
+        weights,
+        quantization=quantization,
+        dropouts=dropouts,
+        key_bits=key_bits,
+        paillier_key=key,
+        workers=workers,
         round_number=round_number,
         entropy=entropy,
     )

@@ -2,9 +2,13 @@
 
 Rounds, in order: AdvertiseKeys, ShareKeys, MaskedInputCollection, Unmasking
 (Bonawitz et al., CCS 2017; Bell et al., CCS 2020). :class:`MaskingClient` and
-:class:`MaskingServer` are I/O-free state machines exchanging the typed messages of
-:mod:`secagg.masking.messages`; :func:`simulate_masking` drives them in process.
+:class:`MaskingServer` are I/O-free parties with the transport interface of
+:mod:`secagg.protocol.party`, exchanging the typed messages of
+:mod:`secagg.masking.messages`; :func:`secagg.simulation.simulate_masking` drives them
+in process.
 """
+
+from typing import Any
 
 from secagg.masking.client import ClientStage, MaskingClient
 from secagg.masking.config import (
@@ -12,6 +16,7 @@ from secagg.masking.config import (
     MaskingConfig,
     default_neighbours,
     default_threshold,
+    minimum_sum_size,
     neighbours_for_dropout,
 )
 from secagg.masking.messages import (
@@ -23,8 +28,17 @@ from secagg.masking.messages import (
     UnmaskingRequest,
     UnmaskingResponse,
 )
-from secagg.masking.server import MaskingOutcome, MaskingServer, ServerStage
-from secagg.masking.simulation import MaskingRun, run_masking_round, simulate_masking
+from secagg.masking.server import MaskingServer, ServerStage
+
+
+def __getattr__(name: str) -> Any:
+    # The in-process drivers live in secagg.simulation, which imports this package.
+    if name in ("run_masking_round", "simulate_masking"):
+        from secagg import simulation
+
+        return getattr(simulation, name)
+    raise AttributeError(name)
+
 
 __all__ = [
     "AdvertiseKeys",
@@ -35,8 +49,6 @@ __all__ = [
     "MaskedInput",
     "MaskingClient",
     "MaskingConfig",
-    "MaskingOutcome",
-    "MaskingRun",
     "MaskingServer",
     "ServerStage",
     "ShareKeys",
@@ -44,6 +56,7 @@ __all__ = [
     "UnmaskingResponse",
     "default_neighbours",
     "default_threshold",
+    "minimum_sum_size",
     "neighbours_for_dropout",
     "run_masking_round",
     "simulate_masking",

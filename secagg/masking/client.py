@@ -1,20 +1,31 @@
-"""The client's side of the masking protocol, one method per round, in order.
+"""The client's side of the masking protocol, one step per round, in order.
 
-No I/O: each method takes the server's message and returns the client's reply. The
-object is one-shot: a method called out of order raises :class:`StageError`, and any
-refused message moves it to ABORTED, after which it answers nothing. Every message is
-checked whole before any state changes.
+No I/O. The transport interface is :meth:`MaskingClient.start` (the AdvertiseKeys
+bytes) and :meth:`MaskingClient.handle` (a server message in, the reply out); the typed
+steps (:meth:`advertise_keys`, :meth:`share_keys`, :meth:`masked_input`,
+:meth:`unmask`) are the same steps on decoded messages. The client is one-shot: a step
+out of order raises :class:`StageError`, and any refused message moves it to ABORTED,
+after which it answers nothing. Every message is checked whole, into locals, before
+the stage record is replaced.
+
+State lives in one record per stage (:class:`_New`, :class:`_Advertised`,
+:class:`_SharesSent`, :class:`_InputSent`): what the client holds is exactly what
+that stage needs. :meth:`save` / :meth:`restore` carry it across processes.
 """
 
 from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from secagg import columnpack
+from secagg.codec import Fields, FieldWriter, MessageType, peek_header
 from secagg.errors import (
     AbortError,
     AlreadyDroppedError,
@@ -24,12 +35,13 @@ from secagg.errors import (
     IncompleteRequestError,
     InputError,
     MisaddressedMessageError,
-    SecAggError,
     SelfShareRequestedError,
     SessionMismatchError,
-    StageError,
+    StateIntegrityError,
     TooFewSurvivorsError,
+    UnexpectedMessageError,
     UnknownNeighbourError,
+    WeakKeyError,
 )
 from secagg.masking import masks
 from secagg.masking.config import MaskingConfig, announce_id, session_id
@@ -46,9 +58,29 @@ from secagg.masking.messages import (
 )
 from secagg.primitives.aead import open_sealed, seal
 from secagg.primitives.entropy import Entropy, system_entropy
-from secagg.primitives.keyagreement import KeyPair, Label, derive_key
+from secagg.primitives.keyagreement import (
+    PUBLIC_KEY_BYTES,
+    KeyPair,
+    Label,
+    check_public_key,
+    derive_key,
+)
 from secagg.primitives.prg import mask_dtype
 from secagg.primitives.shamir import ELEMENT_BYTES, PRIME, split
+from secagg.protocol.machine import Machine, transitions
+from secagg.protocol.observer import Observer, Work, report
+from secagg.protocol.state import (
+    PartyKind,
+    RestoreGuard,
+    StateHeader,
+    body_error,
+    decode_state,
+    encode_state,
+    new_lineage,
+)
+from secagg.validation import require_int
+
+Vector = npt.NDArray[np.unsignedinteger]
 
 
 class ClientStage(enum.Enum):
@@ -60,240 +92,474 @@ class ClientStage(enum.Enum):
     ABORTED = "aborted"
 
 
+_ORDER = list(ClientStage)
+
+
 def share_associated_data(session: bytes, round_number: int, sender: int, recipient: int) -> bytes:
     """AEAD associated data of a sealed share: it cannot move to another pair or round."""
     return b"secagg/v1/share" + session + struct.pack(">III", round_number, sender, recipient)
 
 
-class MaskingClient:
+# --- stage records: what the client holds from each stage on -------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _New:
+    protected: Vector
+
+
+@dataclass(frozen=True, eq=False)
+class _Advertised:
+    protected: Vector
+    encryption: KeyPair  # c_u
+    masking: KeyPair  # s_u
+
+
+@dataclass(frozen=True, eq=False)
+class _SharesSent:
+    protected: Vector
+    masking: KeyPair
+    session: bytes
+    neighbours: frozenset[int]
+    masking_keys: Mapping[int, bytes]  # neighbour -> s_v^PK
+    share_keys: Mapping[int, bytes]  # neighbour -> AEAD key of this session
+    self_seed: bytes  # b_u
+
+
+@dataclass(frozen=True, eq=False)
+class _InputSent:
+    session: bytes
+    neighbours: frozenset[int]
+    held: Mapping[int, tuple[int, int]]  # live neighbour -> (share of b_v, share of s_v^SK)
+
+
+class MaskingClient(Machine[ClientStage]):
     """One client in one round of SecAgg / SecAgg+.
 
     Parameters
     ----------
-    config: the round's public parameters.
+    config: the round's public parameters (round number included).
     client_id: this client's id, 1..n.
-    round_number: bound into every message.
-    entropy: source of keys, seeds and Shamir coefficients (``os.urandom`` by default).
+    protected: the client's protected vector, ``config.length`` unsigned integers, each
+        at most ``config.max_input`` (from :func:`secagg.weighting.encode_weighted`).
+        The client keeps a reference, not a copy: do not modify it during the round.
+    entropy: source of keys, seeds, Shamir coefficients and nonces (``os.urandom``).
+    observer: optional cost observer (:mod:`secagg.protocol.observer`).
+
+    Raises InputError for a bad id or vector.
     """
+
+    _TRANSITIONS: ClassVar = transitions(_ORDER[:5], ClientStage.ABORTED)
+    _ABORTED: ClassVar = ClientStage.ABORTED
 
     def __init__(
         self,
         config: MaskingConfig,
         client_id: int,
+        protected: npt.ArrayLike,
         *,
-        round_number: int = 0,
         entropy: Entropy = system_entropy,
+        observer: Observer | None = None,
     ) -> None:
-        if not 1 <= client_id <= config.num_clients:
-            raise InputError(f"client id {client_id} outside 1..{config.num_clients}")
         self.config = config
-        self.id = client_id
-        self.round = round_number
+        self._id = require_int("client id", client_id, 1, config.num_clients, InputError)
+        super().__init__(ClientStage.NEW, _New(check_protected(config, protected)))
         self._entropy = entropy
-        self.stage = ClientStage.NEW
-        self._announce = announce_id(config, round_number)
-        self._enc_keys: KeyPair | None = None
-        self._mask_keys: KeyPair | None = None
-        self._session = b""
-        self._peer_keys: dict[int, tuple[bytes, bytes]] = {}
-        self._neighbours: frozenset[int] = frozenset()
-        self._self_seed = b""
-        self._live: frozenset[int] = frozenset()  # neighbours that sent shares (U2)
-        self._held: dict[int, tuple[int, int]] = {}  # owner -> (share of b, share of sk)
-        self._share_keys: dict[int, bytes] = {}  # peer -> AEAD key of this session
+        self._observer = observer
+        self._announce = announce_id(config)
+        self._lineage = new_lineage(entropy)
+
+    @property
+    def id(self) -> int:
+        return self._id
+
+    @property
+    def round(self) -> int:
+        return self.config.round_number
 
     @property
     def live_neighbours(self) -> int:
         """Neighbours whose shares this client received (it masks against each)."""
-        return len(self._live)
+        if self.stage is ClientStage.INPUT_SENT:
+            return len(self._record(_InputSent).held)
+        return 0
+
+    # -- the transport interface ----------------------------------------------------
+
+    def start(self) -> bytes:
+        """The AdvertiseKeys message, as bytes."""
+        return self.advertise_keys().encode()
+
+    def handle(self, data: bytes) -> bytes:
+        """Answer one server message (KeyBroadcast, ForwardedShares or UnmaskingRequest)
+        with the next message, as bytes. Raises (and aborts) on any refusal."""
+        with self._refusing():
+            kind = peek_header(data).type
+            if kind is MessageType.KEY_BROADCAST:
+                return self.share_keys(KeyBroadcast.decode(data, self.config)).encode()
+            if kind is MessageType.FORWARDED_SHARES:
+                return self.masked_input(ForwardedShares.decode(data, self.config)).encode()
+            if kind is MessageType.UNMASKING_REQUEST:
+                return self.unmask(UnmaskingRequest.decode(data, self.config)).encode()
+            raise UnexpectedMessageError(f"a client does not take {kind.name} messages")
 
     # -- helpers ------------------------------------------------------------------
 
-    def _expect(self, stage: ClientStage) -> None:
-        if self.stage is not stage:
-            raise StageError(f"client {self.id} is {self.stage.value}, not {stage.value}")
-
-    def _abort(self, error: SecAggError) -> SecAggError:
-        self.stage = ClientStage.ABORTED
-        return error
+    def _bound_session(self) -> bytes:
+        """What binds the next incoming message: the announce id until the key list
+        arrives, then the session id."""
+        if self.stage is ClientStage.SHARES_SENT:
+            return self._record(_SharesSent).session
+        if self.stage is ClientStage.INPUT_SENT:
+            return self._record(_InputSent).session
+        return self._announce
 
     def _check_binding(self, session: bytes, round_number: int, recipient: int) -> None:
-        if round_number != self.round or session != (self._session or self._announce):
-            raise self._abort(SessionMismatchError("message from another session or round"))
+        if round_number != self.round or session != self._bound_session():
+            raise SessionMismatchError("message from another session or round")
         if recipient != self.id:
-            raise self._abort(MisaddressedMessageError(f"message for client {recipient}"))
+            raise MisaddressedMessageError(f"message for client {recipient}")
 
     # -- round 0: AdvertiseKeys ---------------------------------------------------
 
     def advertise_keys(self) -> AdvertiseKeys:
         """Generate the two key pairs and publish their public halves."""
-        self._expect(ClientStage.NEW)
-        self._enc_keys = KeyPair.generate(self._entropy)
-        self._mask_keys = KeyPair.generate(self._entropy)
-        self.stage = ClientStage.KEYS_ADVERTISED
-        return AdvertiseKeys(
-            self._announce, self.round, self.id, self._enc_keys.public, self._mask_keys.public
-        )
+        with self._refusing():
+            self._require(ClientStage.NEW)
+            new = self._record(_New)
+            encryption = KeyPair.generate(self._entropy)
+            masking = KeyPair.generate(self._entropy)
+            self._advance(ClientStage.KEYS_ADVERTISED, _Advertised(new.protected, encryption, masking))
+            return AdvertiseKeys(self._announce, self.round, self.id, encryption.public, masking.public)
 
     # -- round 1: ShareKeys -------------------------------------------------------
 
     def share_keys(self, broadcast: KeyBroadcast) -> ShareKeys:
         """Check the key list, derive the session, Shamir-share b_u and s_u^SK to neighbours.
 
-        Raises SessionMismatchError, MisaddressedMessageError, DecodeError (own keys
-        altered, repeated keys) or AbortError (too few keys for the threshold).
+        Refuses, and aborts, a list that is from another session, misaddressed, lacks or
+        alters this client's own keys, names a client twice, holds a low-order or all-zero
+        key (WeakKeyError) or the same key twice (compared as X25519 keys), or leaves this
+        client fewer neighbours than t (AbortError).
         """
-        self._expect(ClientStage.KEYS_ADVERTISED)
-        if self._enc_keys is None or self._mask_keys is None:
-            raise StageError("keys missing")
-        self._check_binding(broadcast.session_id, broadcast.round, broadcast.recipient)
-        keys = {cid: (c_pk, s_pk) for cid, c_pk, s_pk in broadcast.keys}
-        if len(keys) != len(broadcast.keys):
-            raise self._abort(DecodeError("a client appears twice in the key list"))
-        if keys.get(self.id) != (self._enc_keys.public, self._mask_keys.public):
-            raise self._abort(DecodeError("the key list does not hold this client's own keys"))
-        all_keys = [k for pair in keys.values() for k in pair]
-        if len(set(all_keys)) != len(all_keys):
-            raise self._abort(DecodeError("a public key is repeated in the key list"))
-        session = session_id(self.config, self.round, keys)
-        mine = neighbourhood(self.config, session, keys, self.id)
-        if len(mine) < self.config.threshold:
-            raise self._abort(AbortError(f"only {len(mine)} neighbours for threshold t"))
+        with self._refusing():
+            self._require(ClientStage.KEYS_ADVERTISED)
+            mine = self._record(_Advertised)
+            self._check_binding(broadcast.session_id, broadcast.round, broadcast.recipient)
+            keys = {cid: (c_pk, s_pk) for cid, c_pk, s_pk in broadcast.keys}
+            if len(keys) != len(broadcast.keys):
+                raise DecodeError("a client appears twice in the key list")
+            if keys.get(self.id) != (mine.encryption.public, mine.masking.public):
+                raise DecodeError("the key list does not hold this client's own keys")
+            check_key_list(keys)
+            session = session_id(self.config, keys)
+            neighbours = neighbourhood(self.config, session, keys, self.id)
+            if len(neighbours) < self.config.threshold:
+                raise AbortError(f"only {len(neighbours)} neighbours for threshold t")
 
-        self_seed = self._entropy(32)
-        holders = sorted(mine)
-        shares = split(
-            [self_seed, self._mask_keys.private], holders, self.config.threshold, self._entropy
-        )
-        sealed = []
-        for holder, share in zip(holders, shares, strict=True):
-            plaintext = (
-                struct.pack(">II", self.id, holder)
-                + share.ys[0].to_bytes(ELEMENT_BYTES, "big")
-                + share.ys[1].to_bytes(ELEMENT_BYTES, "big")
+            holders = sorted(neighbours)
+            share_keys = {}
+            for peer in holders:
+                shared = mine.encryption.agree(keys[peer][0])
+                share_keys[peer] = derive_key(shared, label=Label.SHARE_ENCRYPTION, session_id=session)
+            report(self._observer, self.id, "share", Work.KEY_AGREEMENTS, len(holders))
+            self_seed = self._entropy(32)
+            shares = split(
+                [self_seed, mine.masking.private], holders, self.config.threshold, self._entropy
             )
-            ad = share_associated_data(session, self.round, self.id, holder)
-            key = self._share_key(holder, keys[holder][0], session)
-            sealed.append((holder, seal(key, plaintext, ad, self._entropy)))
-
-        self._session, self._peer_keys, self._neighbours = session, keys, mine
-        self._self_seed = self_seed
-        self.stage = ClientStage.SHARES_SENT
-        return ShareKeys(session, self.round, self.id, tuple(sealed))
-
-    def _share_key(self, peer: int, peer_encryption_key: bytes, session: bytes) -> bytes:
-        """The AEAD key shared with ``peer``: one agreement per peer, for both directions."""
-        if self._enc_keys is None:
-            raise StageError("keys missing")
-        if peer not in self._share_keys:
-            shared = self._enc_keys.agree(peer_encryption_key)
-            key = derive_key(shared, label=Label.SHARE_ENCRYPTION, session_id=session)
-            self._share_keys[peer] = key
-        return self._share_keys[peer]
+            sealed = []
+            for holder, share in zip(holders, shares, strict=True):
+                plaintext = (
+                    struct.pack(">II", self.id, holder)
+                    + share.ys[0].to_bytes(ELEMENT_BYTES, "big")
+                    + share.ys[1].to_bytes(ELEMENT_BYTES, "big")
+                )
+                ad = share_associated_data(session, self.round, self.id, holder)
+                sealed.append((holder, seal(share_keys[holder], plaintext, ad, self._entropy)))
+            commitment = masks.self_seed_commitment(self_seed, session, self.id)
+            record = _SharesSent(
+                mine.protected,
+                mine.masking,
+                session,
+                neighbours,
+                {peer: keys[peer][1] for peer in holders},
+                share_keys,
+                self_seed,
+            )
+            self._advance(ClientStage.SHARES_SENT, record)
+            return ShareKeys(session, self.round, self.id, commitment, tuple(sealed))
 
     # -- round 2: MaskedInputCollection ---------------------------------------------
 
-    def masked_input(
-        self, forwarded: ForwardedShares, vector: npt.NDArray[np.unsignedinteger]
-    ) -> MaskedInput:
-        """Open the neighbours' shares, then mask ``vector`` (in Z_{2^k}^dim) and send it.
+    def masked_input(self, forwarded: ForwardedShares) -> MaskedInput:
+        """Open the neighbours' shares, then mask the protected vector and send it.
 
-        Raises SessionMismatchError / MisaddressedMessageError, UnknownNeighbourError for a
-        share from a non-neighbour, AuthenticationError for a forged share, AbortError if
-        fewer than t neighbours are live, InputError for a bad vector.
+        Raises (and aborts) SessionMismatchError / MisaddressedMessageError,
+        UnknownNeighbourError for a share from a non-neighbour, AuthenticationError for a
+        forged share, AbortError if fewer than t neighbours are live.
         """
-        self._expect(ClientStage.SHARES_SENT)
-        self._check_binding(forwarded.session_id, forwarded.round, forwarded.recipient)
-        k = self.config.modulus_bits
-        dtype = np.dtype(mask_dtype(k))
-        if vector.ndim != 1 or vector.size != self.config.dim or vector.dtype != dtype:
-            raise InputError(f"input must be a length-{self.config.dim} {dtype}")
-        if k < vector.dtype.itemsize * 8 and vector.size and int(vector.max()) >> k:
-            raise InputError(f"input element outside Z_2^{k}")
-        held: dict[int, tuple[int, int]] = {}
-        for sender, blob in forwarded.sealed:
-            if sender not in self._neighbours:
-                raise self._abort(UnknownNeighbourError(f"share from non-neighbour {sender}"))
-            ad = share_associated_data(self._session, self.round, sender, self.id)
-            try:
-                plaintext = open_sealed(
-                    self._share_key(sender, self._peer_keys[sender][0], self._session), blob, ad
-                )
-            except SecAggError as exc:
-                raise self._abort(exc) from exc
-            held[sender] = self._parse_share(plaintext, sender)
-        if len(held) + 1 < self.config.threshold:
-            raise self._abort(AbortError("too few live neighbours to recover this client"))
+        with self._refusing():
+            self._require(ClientStage.SHARES_SENT)
+            state = self._record(_SharesSent)
+            self._check_binding(forwarded.session_id, forwarded.round, forwarded.recipient)
+            held: dict[int, tuple[int, int]] = {}
+            for sender, blob in forwarded.sealed:
+                if sender not in state.neighbours:
+                    raise UnknownNeighbourError(f"share from non-neighbour {sender}")
+                ad = share_associated_data(state.session, self.round, sender, self.id)
+                plaintext = open_sealed(state.share_keys[sender], blob, ad)
+                held[sender] = self._parse_share(plaintext, sender)
+            if len(held) + 1 < self.config.threshold:
+                raise AbortError("too few live neighbours to recover this client")
 
-        if self._mask_keys is None:
-            raise StageError("keys missing")
-        terms = [masks.self_mask(self._self_seed, self._session, self.id, +1)]
-        for peer in sorted(held):
-            seed = masks.pairwise_seed(self._mask_keys, self._peer_keys[peer][1], self._session)
-            terms.append(masks.pairwise_mask(seed, self._session, self.id, peer, +1))
-        # Mask straight into the packing workspace and pack there: one buffer per message.
-        buffer = columnpack.workspace(vector.size, k)
-        masks.masked(vector, terms, k, out=buffer[: vector.size])
-        payload = columnpack.pack_in_place(buffer, k)
-
-        self._held, self._live = held, frozenset(held)
-        self._self_seed = b""  # no longer needed: the server recovers it from shares
-        self.stage = ClientStage.INPUT_SENT
-        return MaskedInput(self._session, self.round, self.id, k, vector.size, payload)
+            k = self.config.modulus_bits
+            terms = [masks.self_mask(state.self_seed, state.session, self.id, +1)]
+            for peer in sorted(held):
+                seed = masks.pairwise_seed(state.masking, state.masking_keys[peer], state.session)
+                terms.append(masks.pairwise_mask(seed, state.session, self.id, peer, +1))
+            report(self._observer, self.id, "upload", Work.KEY_AGREEMENTS, len(held))
+            report(self._observer, self.id, "upload", Work.PRG_VECTORS, len(terms))
+            # Mask straight into the packing workspace and pack there: one buffer per message.
+            length = self.config.length
+            buffer = columnpack.workspace(length, k)
+            masks.masked(state.protected, terms, k, out=buffer[:length])
+            payload = columnpack.pack_in_place(buffer, k)
+            # b_u, the private keys and the input are dropped with the old record: the
+            # server recovers b_u from the neighbours' shares.
+            self._advance(ClientStage.INPUT_SENT, _InputSent(state.session, state.neighbours, held))
+            return MaskedInput(state.session, self.round, self.id, k, length, payload)
 
     def _parse_share(self, plaintext: bytes, sender: int) -> tuple[int, int]:
         if len(plaintext) != SHARE_PLAINTEXT_BYTES:
-            raise self._abort(DecodeError("share plaintext has the wrong length", sender=sender))
+            raise DecodeError("share plaintext has the wrong length", sender=sender)
         owner, holder = struct.unpack(">II", plaintext[:8])
         if (owner, holder) != (sender, self.id):
-            raise self._abort(
-                MisaddressedMessageError("share sealed for another pair", sender=sender)
-            )
+            raise MisaddressedMessageError("share sealed for another pair", sender=sender)
         y_b = int.from_bytes(plaintext[8 : 8 + ELEMENT_BYTES], "big")
         y_sk = int.from_bytes(plaintext[8 + ELEMENT_BYTES :], "big")
         if y_b >= PRIME or y_sk >= PRIME:
-            raise self._abort(DecodeError("share value outside the field", sender=sender))
+            raise DecodeError("share value outside the field", sender=sender)
         return y_b, y_sk
 
     # -- round 3: Unmasking -------------------------------------------------------
 
     def unmask(self, request: UnmaskingRequest) -> UnmaskingResponse:
-        """Reveal shares of b_u for surviving neighbours and of s_u^SK for dropped ones.
+        """Reveal shares of b_v for surviving neighbours and of s_v^SK for dropped ones.
 
         Refuses (and aborts) a request that names a client in both lists, itself, an
         unknown id, an id twice, a client that had dropped before sending shares, leaves
         a live neighbour out, or lists fewer than t - 1 surviving neighbours.
         """
-        self._expect(ClientStage.INPUT_SENT)
-        self._check_binding(request.session_id, request.round, request.recipient)
-        survivors, dropped = request.survivors, request.dropped
-        named = survivors + dropped
-        if len(set(survivors)) != len(survivors) or len(set(dropped)) != len(dropped):
-            raise self._abort(DuplicateIdError("the request names a client twice"))
-        both = set(survivors) & set(dropped)
-        if both:
-            raise self._abort(
-                BothSharesRequestedError(f"both shares of client {min(both)} were requested")
-            )
-        if self.id in named:
-            raise self._abort(SelfShareRequestedError("the request names this client"))
-        for cid in named:
-            if cid in self._neighbours and cid not in self._live:
-                raise self._abort(AlreadyDroppedError(f"client {cid} dropped before ShareKeys"))
-            if cid not in self._live:
-                raise self._abort(UnknownNeighbourError(f"client {cid} is not a neighbour"))
-        if set(named) != self._live:
-            raise self._abort(IncompleteRequestError("the request omits a live neighbour"))
-        if len(survivors) + 1 < self.config.threshold:
-            raise self._abort(TooFewSurvivorsError("too few surviving neighbours to unmask"))
+        with self._refusing():
+            self._require(ClientStage.INPUT_SENT)
+            state = self._record(_InputSent)
+            self._check_binding(request.session_id, request.round, request.recipient)
+            survivors, dropped = request.survivors, request.dropped
+            named = survivors + dropped
+            live = set(state.held)
+            if len(set(survivors)) != len(survivors) or len(set(dropped)) != len(dropped):
+                raise DuplicateIdError("the request names a client twice")
+            both = set(survivors) & set(dropped)
+            if both:
+                raise BothSharesRequestedError(f"both shares of client {min(both)} were requested")
+            if self.id in named:
+                raise SelfShareRequestedError("the request names this client")
+            for cid in named:
+                if cid in state.neighbours and cid not in live:
+                    raise AlreadyDroppedError(f"client {cid} dropped before ShareKeys")
+                if cid not in live:
+                    raise UnknownNeighbourError(f"client {cid} is not a neighbour")
+            if set(named) != live:
+                raise IncompleteRequestError("the request omits a live neighbour")
+            if len(survivors) + 1 < self.config.threshold:
+                raise TooFewSurvivorsError("too few surviving neighbours to unmask")
 
-        response = UnmaskingResponse(
-            self._session,
-            self.round,
+            response = UnmaskingResponse(
+                state.session,
+                self.round,
+                self.id,
+                tuple((cid, state.held[cid][0]) for cid in sorted(survivors)),
+                tuple((cid, state.held[cid][1]) for cid in sorted(dropped)),
+            )
+            self._advance(ClientStage.DONE)
+            return response
+
+    # -- saving and restoring -------------------------------------------------------
+
+    def save(self, *, key: bytes | None = None) -> bytes:
+        """The client's state as bytes, for :meth:`restore` in this or another process.
+
+        **The result holds this client's secrets** (private keys, b_u, the shares it
+        holds for its neighbours, its input): anyone who reads it can unmask this
+        client. Keep it where only the client can read it, or give ``key`` (32 bytes)
+        to seal it with AES-256-GCM. See :mod:`secagg.protocol.state`.
+        """
+        header = StateHeader(
+            PartyKind.MASKING_CLIENT,
+            self.config.digest(),
             self.id,
-            tuple((cid, self._held[cid][0]) for cid in sorted(survivors)),
-            tuple((cid, self._held[cid][1]) for cid in sorted(dropped)),
+            self._lineage,
+            _ORDER.index(self.stage),
         )
-        self._held = {}
-        self.stage = ClientStage.DONE
-        return response
+        body = FieldWriter().u8(_ORDER.index(self.stage))
+        _write_record(body, self)
+        return encode_state(header, body.getvalue(), key=key, entropy=self._entropy)
+
+    @classmethod
+    def restore(
+        cls,
+        data: bytes,
+        config: MaskingConfig,
+        *,
+        client_id: int | None = None,
+        key: bytes | None = None,
+        guard: RestoreGuard | None = None,
+        entropy: Entropy = system_entropy,
+        observer: Observer | None = None,
+    ) -> MaskingClient:
+        """Rebuild a client from :meth:`save`'s bytes; it behaves exactly as the original.
+
+        ``config`` must be the round's configuration; ``client_id``, when given, must be
+        the saved client's. Give a :class:`RestoreGuard` to refuse restoring one saved
+        state twice. Raises StateVersionError, StateIntegrityError, StateMismatchError,
+        StateRollbackError.
+        """
+        header, body = decode_state(
+            data,
+            kind=PartyKind.MASKING_CLIENT,
+            config_digest=config.digest(),
+            client=client_id,
+            key=key,
+            guard=guard,
+        )
+        try:
+            stage = _ORDER[require_int("stage", body.u8(), 0, len(_ORDER) - 1, DecodeError)]
+            if _ORDER.index(stage) != header.step:
+                raise DecodeError("stage and step disagree")
+            record = _read_record(stage, body, config)
+            body.done()
+        except (DecodeError, InputError) as exc:
+            raise body_error(DecodeError(str(exc))) from exc
+        client = cls.__new__(cls)
+        client.config = config
+        client._id = require_int("client id", header.client, 1, config.num_clients, StateIntegrityError)
+        Machine.__init__(client, stage, record)
+        client._entropy = entropy
+        client._observer = observer
+        client._announce = announce_id(config)
+        client._lineage = header.lineage
+        return client
+
+
+def check_protected(config: MaskingConfig, protected: npt.ArrayLike) -> Vector:
+    """The protected vector as the masking dtype, checked against the budget.
+
+    Raises InputError unless it is ``config.length`` unsigned integers, each at most
+    ``config.max_input`` (so the sum of n of them never wraps around mod 2^k).
+    """
+    vector = np.asarray(protected)
+    if vector.ndim != 1 or vector.size != config.length or vector.dtype.kind != "u":
+        raise InputError(
+            f"the protected vector must be {config.length} unsigned integers "
+            f"(dim {config.dim} + weight), got shape {vector.shape} of {vector.dtype}"
+        )
+    if vector.size and int(vector.max()) > config.max_input:
+        raise InputError(
+            f"protected element {int(vector.max())} exceeds w_max (2^b - 1) = "
+            f"{config.max_input}: outside the quantization budget"
+        )
+    return vector.astype(mask_dtype(config.modulus_bits), copy=False)
+
+
+def check_key_list(keys: Mapping[int, tuple[bytes, bytes]]) -> None:
+    """Every advertised key is a usable X25519 key, and no key appears twice.
+
+    Keys are compared as X25519 keys (bit 255 ignored, non-canonical encodings reduced),
+    not as bytes. Raises WeakKeyError.
+    """
+    seen: set[int] = set()
+    for cid in sorted(keys):
+        for key in keys[cid]:
+            value = check_public_key(key)
+            if value in seen:
+                raise WeakKeyError(f"a public key of client {cid} repeats another key in the list")
+            seen.add(value)
+
+
+# --- the saved body of each stage record ---------------------------------------------
+
+
+def _write_vector(w: FieldWriter, vector: Vector) -> None:
+    w.var(vector.astype(vector.dtype.newbyteorder("<"), copy=False).tobytes())
+
+
+def _read_vector(r: Fields, config: MaskingConfig) -> Vector:
+    dtype = np.dtype(mask_dtype(config.modulus_bits))
+    raw = r.var(config.length * dtype.itemsize)
+    if len(raw) != config.length * dtype.itemsize:
+        raise DecodeError("saved input has the wrong length")
+    return check_protected(config, np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype))
+
+
+def _write_record(w: FieldWriter, client: MaskingClient) -> None:
+    stage = client.stage
+    if stage is ClientStage.NEW:
+        _write_vector(w, client._record(_New).protected)
+    elif stage is ClientStage.KEYS_ADVERTISED:
+        adv = client._record(_Advertised)
+        _write_vector(w, adv.protected)
+        w.fixed(adv.encryption.private).fixed(adv.masking.private)
+    elif stage is ClientStage.SHARES_SENT:
+        s = client._record(_SharesSent)
+        _write_vector(w, s.protected)
+        w.fixed(s.masking.private).fixed(s.session).fixed(s.self_seed)
+        w.ids(sorted(s.neighbours))
+        for peer in sorted(s.neighbours):
+            w.fixed(s.masking_keys[peer]).fixed(s.share_keys[peer])
+    elif stage is ClientStage.INPUT_SENT:
+        i = client._record(_InputSent)
+        w.fixed(i.session).ids(sorted(i.neighbours)).ids(sorted(i.held))
+        for peer in sorted(i.held):
+            y_b, y_sk = i.held[peer]
+            w.fixed(y_b.to_bytes(ELEMENT_BYTES, "big")).fixed(y_sk.to_bytes(ELEMENT_BYTES, "big"))
+
+
+def _read_element(r: Fields) -> int:
+    value = int.from_bytes(r.fixed(ELEMENT_BYTES), "big")
+    if value >= PRIME:
+        raise DecodeError("saved share outside the field")
+    return value
+
+
+def _read_record(stage: ClientStage, r: Fields, config: MaskingConfig) -> object:
+    n = config.num_clients
+    if stage is ClientStage.NEW:
+        return _New(_read_vector(r, config))
+    if stage is ClientStage.KEYS_ADVERTISED:
+        protected = _read_vector(r, config)
+        return _Advertised(protected, _key_pair(r.fixed(32)), _key_pair(r.fixed(32)))
+    if stage is ClientStage.SHARES_SENT:
+        protected = _read_vector(r, config)
+        masking = _key_pair(r.fixed(32))
+        session, self_seed = r.fixed(32), r.fixed(32)
+        neighbours = r.ids(n)
+        masking_keys, share_keys = {}, {}
+        for peer in neighbours:
+            masking_keys[peer] = r.fixed(PUBLIC_KEY_BYTES)
+            share_keys[peer] = r.fixed(32)
+        return _SharesSent(
+            protected, masking, session, frozenset(neighbours), masking_keys, share_keys, self_seed
+        )
+    if stage is ClientStage.INPUT_SENT:
+        session = r.fixed(32)
+        neighbours = frozenset(r.ids(n))
+        live = r.ids(n)
+        if not set(live) <= neighbours:
+            raise DecodeError("saved shares from a non-neighbour")
+        held = {peer: (_read_element(r), _read_element(r)) for peer in live}
+        return _InputSent(session, neighbours, held)
+    return None
+
+
+def _key_pair(private: bytes) -> KeyPair:
+    return KeyPair.from_private(private)

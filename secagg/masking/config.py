@@ -1,8 +1,9 @@
 """Configuration of the masking protocol and the session id that binds a round.
 
 Security property: every key, ciphertext and mask of a round is bound to the session
-id, a SHA-256 hash over the configuration, the round number and all advertised public
-keys, so no message or mask from one round can be replayed into another.
+id, a SHA-256 hash over the configuration (the round number and the quantization budget
+included) and all advertised public keys, so no message or mask from one round can be
+replayed into another.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from secagg.errors import ConfigurationError, ThresholdError
-from secagg.primitives.prg import mask_dtype
+from secagg.codec import MAX_ID
+from secagg.errors import BitBudgetError, ConfigurationError, ThresholdError
+from secagg.quantize import QuantizationConfig
+from secagg.validation import require_int
+from secagg.weighting import WEIGHT_SLOTS
 
 
 class Graph(str, enum.Enum):
@@ -63,102 +67,143 @@ def neighbours_for_dropout(num_clients: int, dropout: float, failure: float = 1e
     return others
 
 
+def minimum_sum_size(num_clients: int) -> int:
+    """The fewest inputs a masking round with default parameters ever reveals a sum of.
+
+    A survivor's input is unmasked only if t of its neighbours survived too, so every
+    sum covers at least t + 1 inputs, with t the default threshold of the default
+    SecAgg+ degree (the smaller of the two masking protocols' guarantees). Other
+    backends (Paillier) refuse to release a sum of fewer, for the same cohort size.
+    """
+    degree = default_neighbours(num_clients) if num_clients >= 2 else 0
+    return default_threshold(degree) + 1
+
+
 @dataclass(frozen=True)
 class MaskingConfig:
     """One round's public parameters.
 
     Parameters
     ----------
-    num_clients: n; client ids are 1..n (0 is the server).
-    dim: elements of the protected vector (update length + weight slot).
-    modulus_bits: k; masked vectors live in Z_{2^k} and travel at k bits per element.
+    num_clients: n; client ids are 1..n (0 is the server); n <= quantization.max_clients.
+    dim: coordinates of one update; the protected vector has ``length = dim + 1``
+        elements (the weight rides in the last, :mod:`secagg.weighting`).
+    quantization: clip, bits and budget; masked vectors live in Z_{2^k} with k =
+        ``quantization.k`` and travel at k bits per element. Every input element must be
+        at most w_max (2^b - 1), so the sum of n inputs never wraps around.
     graph: COMPLETE (SecAgg) or HARARY (SecAgg+).
     neighbours: degree of the graph (n - 1 for COMPLETE; even for HARARY).
     threshold: t, Shamir threshold within each neighbourhood; k/2 < t <= degree.
+    round_number: u32 round counter, bound into the session id.
 
-    Raises ConfigurationError / ThresholdError on impossible or unsafe values.
+    Raises ConfigurationError / ThresholdError / BitBudgetError on impossible, unsafe or
+    unencodable values, when the config is made.
     """
 
     num_clients: int
     dim: int
-    modulus_bits: int
+    quantization: QuantizationConfig
     graph: Graph
     neighbours: int
     threshold: int
+    round_number: int = 0
 
     def __post_init__(self) -> None:
-        if self.num_clients < 3:
-            raise ConfigurationError("secure aggregation needs at least 3 clients")
-        if self.num_clients > 2**32 - 2:
-            raise ConfigurationError("too many clients for 32-bit ids")
-        if self.dim < 1:
-            raise ConfigurationError("dim must be at least 1")
-        mask_dtype(self.modulus_bits)
-        if self.graph is Graph.COMPLETE and self.neighbours != self.num_clients - 1:
+        n = require_int("num_clients", self.num_clients, 3, MAX_ID - 1)
+        require_int("dim", self.dim, 1, MAX_ID - WEIGHT_SLOTS)
+        require_int("round_number", self.round_number, 0, MAX_ID)
+        if not isinstance(self.quantization, QuantizationConfig):
+            raise ConfigurationError("quantization must be a QuantizationConfig")
+        if not isinstance(self.graph, Graph):
+            raise ConfigurationError(f"graph must be a Graph, got {self.graph!r}")
+        if n > self.quantization.max_clients:
+            raise BitBudgetError(
+                f"{n} clients exceed the quantization budget's max_clients "
+                f"{self.quantization.max_clients}: their sum could wrap around mod 2^k"
+            )
+        degree = require_int("neighbours", self.neighbours, 1, n - 1)
+        require_int("threshold", self.threshold, 1, n - 1, ThresholdError)
+        if self.graph is Graph.COMPLETE and degree != n - 1:
             raise ConfigurationError("the complete graph has n - 1 neighbours")
         if self.graph is Graph.HARARY and not (
-            2 <= self.neighbours <= self.num_clients - 1
-            and (self.neighbours % 2 == 0 or self.neighbours == self.num_clients - 1)
+            2 <= degree <= n - 1 and (degree % 2 == 0 or degree == n - 1)
         ):
-            raise ConfigurationError(
-                f"SecAgg+ degree must be even and in 2..{self.num_clients - 1}, "
-                f"got {self.neighbours}"
-            )
+            raise ConfigurationError(f"SecAgg+ degree must be even and in 2..{n - 1}, got {degree}")
         # A majority threshold means two disjoint sets of responders can never both
         # reach t, so the two secrets of one client are never both recoverable.
-        if not self.neighbours // 2 < self.threshold <= self.neighbours:
+        if not degree // 2 < self.threshold <= degree:
             raise ThresholdError(
-                f"threshold {self.threshold} must be in "
-                f"{self.neighbours // 2 + 1}..{self.neighbours} for {self.neighbours} neighbours"
+                f"threshold {self.threshold} must be in {degree // 2 + 1}..{degree} "
+                f"for {degree} neighbours"
             )
 
     @classmethod
     def create(
         cls,
-        graph: Graph,
+        graph: Graph | str,
         num_clients: int,
         dim: int,
-        modulus_bits: int,
+        quantization: QuantizationConfig,
         neighbours: int | None = None,
         threshold: int | None = None,
+        *,
+        round_number: int = 0,
     ) -> MaskingConfig:
         """Fill in the graph's default degree and a majority threshold when not given."""
-        if num_clients < 3:
-            raise ConfigurationError("secure aggregation needs at least 3 clients")
+        try:
+            kind = Graph(graph)
+        except ValueError:
+            raise ConfigurationError(f"unknown graph {graph!r}") from None
+        n = require_int("num_clients", num_clients, 3, MAX_ID - 1)
         if neighbours is None:
-            neighbours = (
-                num_clients - 1 if graph is Graph.COMPLETE else default_neighbours(num_clients)
-            )
+            neighbours = n - 1 if kind is Graph.COMPLETE else default_neighbours(n)
         if threshold is None:
-            threshold = default_threshold(neighbours)
-        return cls(num_clients, dim, modulus_bits, graph, neighbours, threshold)
+            threshold = default_threshold(require_int("neighbours", neighbours, 1, n - 1))
+        return cls(n, dim, quantization, kind, neighbours, threshold, round_number)
+
+    @property
+    def length(self) -> int:
+        """Elements of the protected (and masked) vector: dim + 1."""
+        return self.dim + WEIGHT_SLOTS
+
+    @property
+    def modulus_bits(self) -> int:
+        """k: masked vectors live in Z_{2^k}."""
+        return self.quantization.k
+
+    @property
+    def max_input(self) -> int:
+        """The largest element a client's protected vector may hold: w_max (2^b - 1)."""
+        return self.quantization.max_weight * self.quantization.levels
 
     def digest(self) -> bytes:
         """SHA-256 of the canonical encoding of every field."""
+        q = self.quantization
         fields = struct.pack(
-            ">IIIBII",
+            ">IIdBIIBBIII",
             self.num_clients,
             self.dim,
-            self.modulus_bits,
+            q.clip,
+            q.bits,
+            q.max_clients,
+            q.max_weight,
+            q.k,
             list(Graph).index(self.graph),
             self.neighbours,
             self.threshold,
+            self.round_number,
         )
-        return hashlib.sha256(b"secagg/v1/masking-config" + fields).digest()
+        return hashlib.sha256(b"secagg/v3/masking-config" + fields).digest()
 
 
-def announce_id(config: MaskingConfig, round_number: int) -> bytes:
+def announce_id(config: MaskingConfig) -> bytes:
     """Binds the key-advertising messages, sent before any key is known."""
-    return hashlib.sha256(
-        b"secagg/v1/announce" + config.digest() + struct.pack(">I", round_number)
-    ).digest()
+    return hashlib.sha256(b"secagg/v1/announce" + config.digest()).digest()
 
 
-def session_id(
-    config: MaskingConfig, round_number: int, keys: Mapping[int, tuple[bytes, bytes]]
-) -> bytes:
-    """The session id: config, round and every (id, encryption key, masking key)."""
-    h = hashlib.sha256(b"secagg/v1/session" + config.digest() + struct.pack(">I", round_number))
+def session_id(config: MaskingConfig, keys: Mapping[int, tuple[bytes, bytes]]) -> bytes:
+    """The session id: config (round included) and every (id, encryption key, masking key)."""
+    h = hashlib.sha256(b"secagg/v1/session" + config.digest())
     for cid in sorted(keys):
         c_pk, s_pk = keys[cid]
         h.update(struct.pack(">I", cid) + c_pk + s_pk)

@@ -12,6 +12,7 @@ session id, so masks never repeat across rounds.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Iterable
 
@@ -74,3 +75,15 @@ def masked(
         out = np.empty_like(vector)
     accumulate(out, [(t.seed, t.context, t.sign) for t in terms], source=vector, bits=bits)
     return out
+
+
+def self_seed_commitment(b_u: bytes, session: bytes, owner: int) -> bytes:
+    """SHA-256 commitment to b_u, sent to the server with the shares.
+
+    It lets the server check the b_u it reconstructs (a corrupt share cannot silently
+    corrupt the sum). b_u is 256 uniform bits, so the hash reveals nothing a guess
+    could confirm.
+    """
+    return hashlib.sha256(
+        b"secagg/v1/self-seed-commitment" + session + struct.pack(">I", owner) + b_u
+    ).digest()

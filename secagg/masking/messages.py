@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg import columnpack
-from secagg.codec import SERVER_ID, Header, MessageType, Reader, Writer, check_ids, write_ids
-from secagg.errors import DecodeError
+from secagg.codec import SERVER_ID, FieldWriter, Header, MessageType, Reader, Writer, check_ids
+from secagg.errors import DecodeError, EncodeError
 from secagg.masking.config import MaskingConfig
 from secagg.primitives.aead import NONCE_BYTES, TAG_BYTES
 from secagg.primitives.keyagreement import PUBLIC_KEY_BYTES
@@ -26,6 +26,7 @@ from secagg.primitives.shamir import ELEMENT_BYTES, PRIME
 # The sealed share plaintext: owner u32 | holder u32 | share of b_u | share of s_u^SK.
 SHARE_PLAINTEXT_BYTES = 4 + 4 + 2 * ELEMENT_BYTES
 SEALED_SHARE_BYTES = NONCE_BYTES + SHARE_PLAINTEXT_BYTES + TAG_BYTES
+COMMITMENT_BYTES = 32
 _KEY_ENTRY = struct.Struct(f">I{PUBLIC_KEY_BYTES}s{PUBLIC_KEY_BYTES}s")  # id, c^PK, s^PK
 _SEALED_ENTRY = struct.Struct(f">I{SEALED_SHARE_BYTES}s")  # peer id, sealed share
 
@@ -81,6 +82,8 @@ class AdvertiseKeys:
     masking_key: bytes  # s_u^PK, for pairwise masks
 
     def encode(self) -> bytes:
+        if len(self.encryption_key) != PUBLIC_KEY_BYTES or len(self.masking_key) != PUBLIC_KEY_BYTES:
+            raise EncodeError("public key has the wrong length")
         header = Header(self.TYPE, self.session_id, self.round, self.sender, SERVER_ID)
         return Writer(header).fixed(self.encryption_key).fixed(self.masking_key).getvalue()
 
@@ -106,11 +109,12 @@ class KeyBroadcast:
     def encode(self) -> bytes:
         header = Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient)
         w = Writer(header)
-        check_ids(tuple(cid for cid, _, _ in self.keys))
+        check_ids(tuple(cid for cid, _, _ in self.keys), encoding=True)
         # struct would silently pad or cut a key of the wrong length
         if {len(key) for entry in self.keys for key in entry[1:]} - {PUBLIC_KEY_BYTES}:
-            raise DecodeError("public key has the wrong length")
-        return w.records(_KEY_ENTRY, self.keys).getvalue()
+            raise EncodeError("public key has the wrong length")
+        w.records(_KEY_ENTRY, self.keys)
+        return w.getvalue()
 
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> KeyBroadcast:
@@ -122,10 +126,10 @@ class KeyBroadcast:
         return cls(h.session_id, h.round, h.recipient, tuple(keys))
 
 
-def _write_sealed(w: Writer, items: tuple[tuple[int, bytes], ...]) -> None:
-    check_ids(tuple(cid for cid, _ in items))
+def _write_sealed(w: FieldWriter, items: tuple[tuple[int, bytes], ...]) -> None:
+    check_ids(tuple(cid for cid, _ in items), encoding=True)
     if any(len(sealed) != SEALED_SHARE_BYTES for _, sealed in items):
-        raise DecodeError("sealed share has the wrong length")
+        raise EncodeError("sealed share has the wrong length")
     w.records(_SEALED_ENTRY, items)
 
 
@@ -137,16 +141,22 @@ def _read_sealed(r: Reader, config: MaskingConfig, what: str) -> tuple[tuple[int
 
 @dataclass(frozen=True)
 class ShareKeys:
-    """Round 1, client -> server: one sealed share pair per neighbour."""
+    """Round 1, client -> server: one sealed share pair per neighbour, and a commitment
+    to b_u (SHA-256 of the session, the sender and b_u) that lets the server check the
+    b_u it reconstructs, so a corrupt share can never silently corrupt the sum."""
 
     TYPE: ClassVar[MessageType] = MessageType.SHARE_KEYS
     session_id: bytes
     round: int
     sender: int
+    commitment: bytes  # SHA-256 commitment to b_u (masks.self_seed_commitment)
     sealed: tuple[tuple[int, bytes], ...]  # (recipient, nonce || ciphertext || tag)
 
     def encode(self) -> bytes:
+        if len(self.commitment) != COMMITMENT_BYTES:
+            raise EncodeError("commitment has the wrong length")
         w = Writer(Header(self.TYPE, self.session_id, self.round, self.sender, SERVER_ID))
+        w.fixed(self.commitment)
         _write_sealed(w, self.sealed)
         return w.getvalue()
 
@@ -154,9 +164,10 @@ class ShareKeys:
     def decode(cls, data: bytes, config: MaskingConfig) -> ShareKeys:
         r = Reader(data, cls.TYPE)
         h = _from_client(r, config)
+        commitment = r.fixed(COMMITMENT_BYTES)
         sealed = _read_sealed(r, config, "share recipient")
         r.done()
-        return cls(h.session_id, h.round, h.sender, sealed)
+        return cls(h.session_id, h.round, h.sender, commitment, sealed)
 
 
 @dataclass(frozen=True)
@@ -185,7 +196,7 @@ class ForwardedShares:
 
 @dataclass(frozen=True, eq=False)
 class MaskedInput:
-    """Round 2, client -> server: y_u in Z_{2^k}^dim, packed at k bits per element.
+    """Round 2, client -> server: y_u in Z_{2^k}^length, packed at k bits per element.
 
     ``payload`` is the :mod:`secagg.columnpack` form of y_u; the server adds payloads
     into its sum without unpacking them one by one. Use :meth:`pack` to build one from a
@@ -197,7 +208,7 @@ class MaskedInput:
     round: int
     sender: int
     bits: int  # k
-    dim: int
+    length: int  # elements of the protected vector (config.length)
     payload: bytes | memoryview
 
     @classmethod
@@ -214,31 +225,34 @@ class MaskedInput:
 
     def vector(self) -> npt.NDArray[np.unsignedinteger]:
         """The unpacked y_u. Raises DecodeError for a malformed payload."""
-        return columnpack.unpack(self.payload, self.dim, self.bits)
+        return columnpack.unpack(self.payload, self.length, self.bits)
 
     def encode(self) -> bytes:
+        if len(self.payload) != columnpack.packed_size(self.length, self.bits):
+            raise EncodeError("payload does not match the vector's length and bits")
         w = Writer(Header(self.TYPE, self.session_id, self.round, self.sender, SERVER_ID))
-        return w.u8(self.bits).u32(self.dim).fixed(self.payload).getvalue()
+        w.u8(self.bits).u32(self.length).fixed(self.payload)
+        return w.getvalue()
 
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> MaskedInput:
         r = Reader(data, cls.TYPE)
         h = _from_client(r, config)
-        bits, dim = r.u8(), r.u32()
-        if bits != config.modulus_bits or dim != config.dim:
+        bits, length = r.u8(), r.u32()
+        if bits != config.modulus_bits or length != config.length:
             raise DecodeError(
-                f"masked vector of {dim} x {bits} bits, expected "
-                f"{config.dim} x {config.modulus_bits}",
+                f"masked vector of {length} x {bits} bits, expected "
+                f"{config.length} x {config.modulus_bits}",
                 sender=h.sender,
             )
         # A view into ``data``, not a copy: the payload is the bulk of the round's bytes.
-        payload = r.view(columnpack.packed_size(dim, bits))
+        payload = r.view(columnpack.packed_size(length, bits))
         r.done()
         try:
-            columnpack.check(payload, dim, bits)
+            columnpack.check(payload, length, bits)
         except DecodeError as exc:
             raise DecodeError(str(exc), sender=h.sender) from exc
-        return cls(h.session_id, h.round, h.sender, bits, dim, payload)
+        return cls(h.session_id, h.round, h.sender, bits, length, payload)
 
 
 @dataclass(frozen=True)
@@ -255,8 +269,8 @@ class UnmaskingRequest:
 
     def encode(self) -> bytes:
         w = Writer(Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient))
-        write_ids(w, self.survivors)
-        return write_ids(w, self.dropped).getvalue()
+        w.ids(self.survivors).ids(self.dropped)
+        return w.getvalue()
 
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> UnmaskingRequest:
@@ -269,8 +283,10 @@ class UnmaskingRequest:
         return cls(h.session_id, h.round, h.recipient, survivors, dropped)
 
 
-def _write_shares(w: Writer, items: tuple[tuple[int, int], ...]) -> None:
-    check_ids(tuple(cid for cid, _ in items))
+def _write_shares(w: FieldWriter, items: tuple[tuple[int, int], ...]) -> None:
+    check_ids(tuple(cid for cid, _ in items), encoding=True)
+    if any(not 0 <= value < PRIME for _, value in items):
+        raise EncodeError("share value outside the field")
     w.u32(len(items))
     for cid, value in items:
         w.u32(cid).fixed(value.to_bytes(ELEMENT_BYTES, "big"))

@@ -1,39 +1,58 @@
-"""The server's side of the masking protocol, one collect/close pair per round, in order.
+"""The server's side of the masking protocol: collect a stage, close it, in order.
 
-No I/O: :meth:`MaskingServer.receive` takes one client message (typed or encoded) and
-each ``close_*`` method ends a round, returning the messages to send. A refused
-message raises a :class:`MessageError` and its sender counts as dropped from then on;
-a message accepted earlier from that sender in the same round is discarded with it,
-except a masked input, which is already in the running sum: its sender then counts as
-vanished after upload. A second, *different* masked input under an id already in the
-sum aborts the round (one of the two is forged and the sum could be wrong). Nothing is
-ever counted twice. The server never holds both secrets of one client: it requests b_u
-shares only for clients whose masked input it has, and s_u^SK shares only for clients
-whose input it does not.
+No I/O. :meth:`MaskingServer.receive` takes one message from a sender the transport
+vouches for; :meth:`MaskingServer.close` ends the stage and returns the messages to
+send; :meth:`MaskingServer.waiting` says what the stage still waits for, so a transport
+can close it on a deadline (a client that has not answered counts as dropped).
+
+Refusals. A message is checked whole before anything changes, and a refusal never
+removes anything accepted earlier:
+
+- a well-formed message of another stage, or from another session or round (late or
+  replayed), and an exact copy of an accepted message, are refused and change nothing:
+  a replay can never get its genuine sender dropped;
+- a message whose header names another sender than the transport's, a malformed one,
+  one that fails its stage's checks (weak, copied or repeated keys, shares to the
+  wrong clients, a response that does not answer its request) and a second, different
+  message of one stage get the *transport's* sender dropped for the rest of the round;
+  what it sent before stays (its keys, its shares, and a masked input already in the
+  running sum: it then counts as vanished after upload);
+- a second, *different* masked input under an id already in the sum aborts the round
+  (one of the two is forged and the sum could be wrong).
+
+The server never holds both secrets of one client: it requests b_u shares only for
+clients whose masked input it has, and s_u^SK shares only for clients whose input it
+does not. Each reconstructed secret is checked (b_u against the sender's commitment,
+s_u^SK against its public key); a wrong share is found with the redundancy or the round
+aborts (:class:`UnrecoverableSecretError`), never a silently wrong sum.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import ClassVar, NoReturn
 
-import numpy as np
-import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from secagg import columnpack
 from secagg.errors import (
     AbortError,
+    CorruptSharesError,
     DecodeError,
     DuplicateMessageError,
     InsufficientSharesError,
-    MessageError,
     MisaddressedMessageError,
+    SecAggError,
+    SenderMismatchError,
     SessionMismatchError,
-    ShamirError,
     StageError,
+    UnexpectedMessageError,
     UnknownClientError,
+    UnrecoverableSecretError,
+    WeakKeyError,
 )
 from secagg.masking import masks
 from secagg.masking.config import MaskingConfig, announce_id, session_id
@@ -49,8 +68,11 @@ from secagg.masking.messages import (
     UnmaskingResponse,
 )
 from secagg.primitives.entropy import system_entropy
-from secagg.primitives.keyagreement import KeyPair
-from secagg.primitives.shamir import Share, reconstruct
+from secagg.primitives.keyagreement import KeyPair, check_public_key
+from secagg.primitives.shamir import Share, recover
+from secagg.protocol.machine import Machine, transitions
+from secagg.protocol.observer import Observer, Work, report
+from secagg.protocol.party import Outcome, Waiting
 
 
 class ServerStage(enum.Enum):
@@ -62,6 +84,8 @@ class ServerStage(enum.Enum):
     ABORTED = "aborted"
 
 
+_ORDER = list(ServerStage)
+
 _EXPECTED: dict[ServerStage, type[ClientMessage]] = {
     ServerStage.COLLECTING_KEYS: AdvertiseKeys,
     ServerStage.COLLECTING_SHARES: ShareKeys,
@@ -69,298 +93,496 @@ _EXPECTED: dict[ServerStage, type[ClientMessage]] = {
     ServerStage.COLLECTING_UNMASKING: UnmaskingResponse,
 }
 
+# Kept for callers of the first API: the outcome of a finished round.
+MaskingOutcome = Outcome
+
+
+# --- stage records ---------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Keys:
+    keys: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)  # id -> (c_pk, s_pk)
+    owners: dict[int, int] = field(default_factory=dict)  # canonical key -> its client
+
 
 @dataclass(frozen=True, eq=False)
-class MaskingOutcome:
-    """The sum over ``survivors`` of their inputs, in Z_{2^k}."""
+class _Round:
+    """What every stage after the key list shares: the session and its graph."""
 
-    aggregate: npt.NDArray[np.unsignedinteger]
-    survivors: tuple[int, ...]
-    dropped: tuple[int, ...]
+    keys: Mapping[int, tuple[bytes, bytes]]
+    session: bytes
+    graph: Mapping[int, frozenset[int]]
 
 
-class MaskingServer:
-    """The aggregation server for one round. It learns only the survivors' sum."""
+@dataclass(eq=False)
+class _Shares:
+    round: _Round
+    received: dict[int, ShareKeys] = field(default_factory=dict)
 
-    def __init__(self, config: MaskingConfig, *, round_number: int = 0) -> None:
+
+@dataclass(eq=False)
+class _Inputs:
+    round: _Round
+    live: frozenset[int]  # U2: clients that sent shares
+    commitments: Mapping[int, bytes]  # client -> commitment to b_u
+    sum: columnpack.PackedSum
+    uploaded: set[int] = field(default_factory=set)  # U3: inputs in the sum
+
+
+@dataclass(eq=False)
+class _Unmasking:
+    inputs: _Inputs
+    requests: Mapping[int, UnmaskingRequest]
+    received: dict[int, UnmaskingResponse] = field(default_factory=dict)
+
+
+class MaskingServer(Machine[ServerStage]):
+    """The aggregation server for one round. It learns only the survivors' sum.
+
+    ``observer`` (optional) is told the PRG vectors the unmasking expands.
+    """
+
+    _TRANSITIONS: ClassVar = transitions(_ORDER[:5], ServerStage.ABORTED)
+    _ABORTED: ClassVar = ServerStage.ABORTED
+
+    def __init__(self, config: MaskingConfig, *, observer: Observer | None = None) -> None:
+        super().__init__(ServerStage.COLLECTING_KEYS, _Keys())
         self.config = config
-        self.round = round_number
-        self.stage = ServerStage.COLLECTING_KEYS
-        self._announce = announce_id(config, round_number)
-        self._session = b""
-        self._banned: set[int] = set()  # senders of refused messages: dropped for good
-        self._keys: dict[int, tuple[bytes, bytes]] = {}
-        self._graph: dict[int, frozenset[int]] = {}
-        self._shares: dict[int, ShareKeys] = {}
-        # U3 and the running sum of their masked inputs: each is added as it arrives, so
-        # the server holds one vector, not one per client.
-        self._uploaded: dict[int, bytes] = {}  # sender -> fingerprint of its payload
-        self._sum = columnpack.PackedSum(config.dim, config.modulus_bits)
+        self._observer = observer
+        self._announce = announce_id(config)
+        self._banned: dict[int, str] = {}  # transport sender -> why it was dropped
+        self._fingerprints: dict[int, bytes] = {}  # this stage: sender -> its message's tag
+        self.flagged: dict[int, str] = {}  # holders caught sending corrupt shares
+        # Fingerprints use a key only this server knows (see _fingerprint).
         self._fingerprint_mac = AESGCM(system_entropy(16))
         self._fingerprint_nonce = system_entropy(12)
-        self._responses: dict[int, UnmaskingResponse] = {}
-        self._requests: dict[int, UnmaskingRequest] = {}
+
+    # -- what the transport sees ----------------------------------------------------
+
+    @property
+    def round(self) -> int:
+        return self.config.round_number
+
+    @property
+    def finished(self) -> bool:
+        return self.stage in (ServerStage.DONE, ServerStage.ABORTED)
+
+    @property
+    def result(self) -> Outcome:
+        """The survivors' sum once the round is DONE. Raises StageError before."""
+        self._require(ServerStage.DONE)
+        return self._record(Outcome)
 
     @property
     def session_id(self) -> bytes:
-        """The session id, known once the keys are closed."""
-        return self._session
+        """The session id, known once the keys are closed (empty before)."""
+        return self._current_round().session if self._current_round() else b""
+
+    @property
+    def dropped(self) -> Mapping[int, str]:
+        """Clients dropped for a refused message, with the reason."""
+        return dict(self._banned)
 
     def neighbours_of(self, client: int) -> frozenset[int]:
         """The client's neighbourhood (empty before the keys are closed)."""
-        return self._graph.get(client, frozenset())
+        current = self._current_round()
+        return current.graph.get(client, frozenset()) if current else frozenset()
+
+    def _current_round(self) -> _Round | None:
+        stage = self.stage
+        if stage is ServerStage.COLLECTING_SHARES:
+            return self._record(_Shares).round
+        if stage is ServerStage.COLLECTING_INPUTS:
+            return self._record(_Inputs).round
+        if stage is ServerStage.COLLECTING_UNMASKING:
+            return self._record(_Unmasking).inputs.round
+        return None
 
     # -- receiving ----------------------------------------------------------------
 
-    def receive_bytes(self, data: bytes) -> None:
-        """Decode a message of the type the current round expects, then :meth:`receive`."""
-        expected = self._expected_type()
+    def receive(self, sender: int, data: bytes) -> None:
+        """Check one message from the transport-authenticated ``sender`` and keep it.
+
+        Raises, with no change to anything accepted: StageError (no stage is collecting),
+        UnknownClientError (not a client of the round, or already dropped),
+        UnexpectedMessageError / SessionMismatchError / DuplicateMessageError for late,
+        replayed and repeated messages (the sender stays in), and DecodeError,
+        SenderMismatchError, WeakKeyError or another MessageError for a message that gets
+        its sender dropped. AbortError when a second, different masked input arrives.
+        """
+        expected = _EXPECTED.get(self.stage)
+        if expected is None:
+            raise StageError(f"server is {self.stage.value}: no message expected")
+        if isinstance(sender, bool) or not isinstance(sender, int) or not (
+            1 <= sender <= self.config.num_clients
+        ):
+            raise UnknownClientError(f"sender {sender!r} is not a client of this round")
         try:
             message = expected.decode(data, self.config)
-        except MessageError as exc:
-            self._drop(exc.sender)
+        except (UnexpectedMessageError, SessionMismatchError):
             raise
-        self.receive(message)
-
-    def receive(self, message: ClientMessage) -> None:
-        """Check one client message and keep it. Raises a MessageError subclass on refusal."""
-        expected = self._expected_type()
-        sender = message.sender
-        if not isinstance(message, expected):
-            self._drop(sender)
-            raise DecodeError(f"expected {expected.__name__}", sender=sender)
-        try:
-            self._check(message)
-        except MessageError:
-            self._drop(sender)
-            raise
-        self._store(message)
-
-    def _expected_type(self) -> type[ClientMessage]:
-        if self.stage not in _EXPECTED:
-            raise StageError(f"server is {self.stage.value}: no message expected")
-        return _EXPECTED[self.stage]
-
-    def _drop(self, sender: int | None) -> None:
-        if sender is None or not 1 <= sender <= self.config.num_clients:
-            return
-        self._banned.add(sender)
-        # Only this round's message goes: earlier ones (its keys, its shares) are what
-        # the others already used and what recovers its masks. An accepted masked input
-        # is already in the sum and stays there: the sender then counts as vanished after
-        # upload (no unmasking request; its b_u is recovered from the others' shares).
-        if self.stage in _EXPECTED and self.stage is not ServerStage.COLLECTING_INPUTS:
-            self._received().pop(sender, None)
-
-    def _check(self, m: ClientMessage) -> None:
-        s = m.sender
-        expected_session = self._announce if isinstance(m, AdvertiseKeys) else self._session
-        if m.round != self.round or m.session_id != expected_session:
-            raise SessionMismatchError("message from another session or round", sender=s)
-        if isinstance(m, MaskedInput) and s in self._uploaded:
-            # Before the ban check: a forged first upload followed by the genuine one
-            # must abort even if a replay of the forgery already banned the sender.
-            if self._fingerprint(m.payload) != self._uploaded[s]:
-                raise self._abort(
-                    f"two different masked inputs from client {s}: one is forged, and "
+        except DecodeError as exc:
+            self._refuse(sender, DecodeError(str(exc), sender=sender))
+        if message.sender != sender:
+            self._refuse(
+                sender,
+                SenderMismatchError(
+                    f"client {sender} sent a message in the name of client {message.sender}",
+                    sender=sender,
+                ),
+            )
+        if message.round != self.round or message.session_id != self._expected_session():
+            raise SessionMismatchError("message from another session or round", sender=sender)
+        fingerprint = self._fingerprint(data)
+        if sender in self._fingerprints:
+            if fingerprint == self._fingerprints[sender]:
+                raise DuplicateMessageError(f"copy of client {sender}'s message", sender=sender)
+            if isinstance(message, MaskedInput):
+                self._abort_round(
+                    f"two different masked inputs from client {sender}: one is forged, and "
                     "the one already in the sum cannot be taken out"
                 )
-            raise DuplicateMessageError(f"masked input from client {s} replayed", sender=s)
-        if s in self._banned:
-            raise UnknownClientError(f"client {s} already dropped", sender=s)
-        if s in self._received():
-            raise DuplicateMessageError(f"second message from client {s} this round", sender=s)
-        if isinstance(m, ShareKeys):
-            self._check_share_keys(m)
-        elif isinstance(m, MaskedInput):
-            if s not in self._shares:
-                raise UnknownClientError(f"client {s} sent no shares", sender=s)
-            # decode() checked these already; a message built in process was not decoded.
-            if m.bits != self.config.modulus_bits or m.dim != self.config.dim:
-                raise DecodeError("masked vector of the wrong shape", sender=s)
-            try:
-                columnpack.check(m.payload, m.dim, m.bits)
-            except DecodeError as exc:
-                raise DecodeError(str(exc), sender=s) from exc
-        elif isinstance(m, UnmaskingResponse):
-            self._check_response(m)
-
-    def _received(self) -> dict[int, Any]:
-        """Senders whose message of the current round was accepted, with what was kept."""
-        received: dict[ServerStage, dict[int, Any]] = {
-            ServerStage.COLLECTING_KEYS: self._keys,
-            ServerStage.COLLECTING_SHARES: self._shares,
-            ServerStage.COLLECTING_INPUTS: self._uploaded,
-            ServerStage.COLLECTING_UNMASKING: self._responses,
-        }
-        return received[self.stage]
-
-    def _check_share_keys(self, m: ShareKeys) -> None:
-        if m.sender not in self._graph:
-            raise UnknownClientError(f"client {m.sender} advertised no keys", sender=m.sender)
-        recipients = {cid for cid, _ in m.sealed}
-        if recipients != self._graph[m.sender]:
-            raise MisaddressedMessageError(
-                "shares must go to exactly the sender's neighbours", sender=m.sender
+            self._refuse(
+                sender,
+                DuplicateMessageError(f"a second, different message from client {sender}", sender=sender),
             )
+        if sender in self._banned:
+            raise UnknownClientError(
+                f"client {sender} was dropped: {self._banned[sender]}", sender=sender
+            )
+        try:
+            self._check(message)
+        except SecAggError as exc:
+            self._refuse(sender, exc)
+        self._store(message)
+        self._fingerprints[sender] = fingerprint
 
-    def _check_response(self, m: UnmaskingResponse) -> None:
-        request = self._requests.get(m.sender)
-        if request is None:
-            raise UnknownClientError(f"client {m.sender} was not asked to unmask", sender=m.sender)
-        if (
-            tuple(c for c, _ in m.self_mask_shares) != request.survivors
-            or tuple(c for c, _ in m.key_shares) != request.dropped
-        ):
-            raise MisaddressedMessageError("response does not answer the request", sender=m.sender)
+    def _refuse(self, sender: int, error: SecAggError) -> NoReturn:
+        """Drop ``sender`` for the rest of the round (keeping what it sent before) and
+        raise ``error``."""
+        self._banned.setdefault(sender, str(error))
+        raise error
 
-    def _store(self, m: ClientMessage) -> None:
-        if isinstance(m, AdvertiseKeys):
-            self._keys[m.sender] = (m.encryption_key, m.masking_key)
-        elif isinstance(m, ShareKeys):
-            self._shares[m.sender] = m
-        elif isinstance(m, MaskedInput):
-            self._sum.add(m.payload)
-            self._uploaded[m.sender] = self._fingerprint(m.payload)
-        else:
-            self._responses[m.sender] = m
+    def _expected_session(self) -> bytes:
+        current = self._current_round()
+        return current.session if current else self._announce
 
-    def _fingerprint(self, payload: bytes | memoryview) -> bytes:
+    def _fingerprint(self, data: bytes | memoryview) -> bytes:
         """GMAC (AES-GCM with no plaintext) under a key and nonce only this server knows,
-        used as an almost-universal hash: two different payloads of at most L 16-byte
+        used as an almost-universal hash: two different messages of at most L 16-byte
         blocks, chosen without seeing the key, get the same tag with probability at most
         (L + 1) / 2^128 (about 2^-110 at 3 MB). The nonce repeats, which is safe here
         because the tags never leave the server (no one can solve for the hash key)."""
-        return self._fingerprint_mac.encrypt(self._fingerprint_nonce, b"", payload)
+        return self._fingerprint_mac.encrypt(self._fingerprint_nonce, b"", data)
 
-    def _abort(self, reason: str) -> AbortError:
-        self.stage = ServerStage.ABORTED
-        return AbortError(reason)
+    def _check(self, m: ClientMessage) -> None:
+        s = m.sender
+        if isinstance(m, AdvertiseKeys):
+            self._check_keys(m)
+        elif isinstance(m, ShareKeys):
+            current = self._record(_Shares).round
+            if s not in current.graph:
+                raise UnknownClientError(f"client {s} advertised no keys", sender=s)
+            if {cid for cid, _ in m.sealed} != current.graph[s]:
+                raise MisaddressedMessageError(
+                    "shares must go to exactly the sender's neighbours", sender=s
+                )
+        elif isinstance(m, MaskedInput):
+            if s not in self._record(_Inputs).live:
+                raise UnknownClientError(f"client {s} sent no shares", sender=s)
+        elif isinstance(m, UnmaskingResponse):
+            request = self._record(_Unmasking).requests.get(s)
+            if request is None:
+                raise UnknownClientError(f"client {s} was not asked to unmask", sender=s)
+            if (
+                tuple(c for c, _ in m.self_mask_shares) != request.survivors
+                or tuple(c for c, _ in m.key_shares) != request.dropped
+            ):
+                raise MisaddressedMessageError("response does not answer the request", sender=s)
+
+    def _check_keys(self, m: AdvertiseKeys) -> None:
+        """Both keys usable X25519 keys, distinct, and no copy of another client's key:
+        one client's bad key drops that client, not the round."""
+        values = [check_public_key(m.encryption_key), check_public_key(m.masking_key)]
+        if values[0] == values[1]:
+            raise WeakKeyError("the encryption and masking keys are the same key")
+        owners = self._record(_Keys).owners
+        for value in values:
+            if value in owners:
+                raise WeakKeyError(f"a key copies one already advertised by client {owners[value]}")
+
+    def _store(self, m: ClientMessage) -> None:
+        if isinstance(m, AdvertiseKeys):
+            record = self._record(_Keys)
+            record.keys[m.sender] = (m.encryption_key, m.masking_key)
+            for key in (m.encryption_key, m.masking_key):
+                record.owners[check_public_key(key)] = m.sender
+        elif isinstance(m, ShareKeys):
+            self._record(_Shares).received[m.sender] = m
+        elif isinstance(m, MaskedInput):
+            inputs = self._record(_Inputs)
+            inputs.sum.add(m.payload)
+            inputs.uploaded.add(m.sender)
+        else:
+            self._record(_Unmasking).received[m.sender] = m
+
+    def _abort_round(self, reason: str) -> NoReturn:
+        self.abort()
+        raise AbortError(reason)
+
+    # -- what the stage waits for ---------------------------------------------------
+
+    def waiting(self) -> Waiting:
+        """Which clients may still answer this stage, and whether it can close now."""
+        stage = self.stage
+        if stage not in _EXPECTED:
+            return Waiting(stage.value, frozenset(), frozenset(), 0, False)
+        asked, received = self._asked(), frozenset(self._fingerprints)
+        problem = self._closing_problem()
+        pending = frozenset(asked - received - set(self._banned))
+        needed = 0 if problem is None else self._shortfall()
+        return Waiting(stage.value, pending, received, needed, problem is None)
+
+    def _asked(self) -> frozenset[int]:
+        """Clients this stage expects a message from."""
+        stage = self.stage
+        if stage is ServerStage.COLLECTING_KEYS:
+            return frozenset(range(1, self.config.num_clients + 1))
+        if stage is ServerStage.COLLECTING_SHARES:
+            return frozenset(self._record(_Shares).round.keys)
+        if stage is ServerStage.COLLECTING_INPUTS:
+            return self._record(_Inputs).live
+        return frozenset(self._record(_Unmasking).requests)
+
+    def _shortfall(self) -> int:
+        """A lower bound on the accepted messages still needed to close."""
+        t = self.config.threshold
+        stage = self.stage
+        if stage is ServerStage.COLLECTING_UNMASKING:
+            return max(0, t - self._fewest_shares())
+        return max(1, t + 1 - len(self._fingerprints))
+
+    def _closing_problem(self) -> str | None:
+        """Why closing now would abort, or None."""
+        t = self.config.threshold
+        stage = self.stage
+        if stage is ServerStage.COLLECTING_KEYS:
+            got = len(self._record(_Keys).keys)
+            return None if got >= t + 1 else f"{got} clients advertised keys, too few for t"
+        if stage is ServerStage.COLLECTING_SHARES:
+            got = len(self._record(_Shares).received)
+            return None if got >= t + 1 else f"{got} clients sent shares, too few for t"
+        if stage is ServerStage.COLLECTING_INPUTS:
+            return self._inputs_problem()
+        if stage is ServerStage.COLLECTING_UNMASKING:
+            fewest = self._fewest_shares()
+            return None if fewest >= t else f"a needed secret has {fewest} shares, fewer than t"
+        return f"server is {stage.value}"
+
+    # -- closing ------------------------------------------------------------------
+
+    def close(self) -> dict[int, bytes]:
+        """End the current stage; return the encoded messages to send, by recipient.
+
+        Closing the last stage returns no messages and makes :attr:`result` available.
+        Raises AbortError (and aborts) when the stage cannot go on, StageError when no
+        stage is open.
+        """
+        stage = self.stage
+        outbox: Mapping[int, KeyBroadcast | ForwardedShares | UnmaskingRequest]
+        if stage is ServerStage.COLLECTING_KEYS:
+            outbox = self._close_keys()
+        elif stage is ServerStage.COLLECTING_SHARES:
+            outbox = self._close_shares()
+        elif stage is ServerStage.COLLECTING_INPUTS:
+            outbox = self._close_inputs()
+        elif stage is ServerStage.COLLECTING_UNMASKING:
+            self._close_unmasking()
+            return {}
+        else:
+            raise StageError(f"server is {stage.value}: nothing to close")
+        self._fingerprints = {}
+        return {cid: message.encode() for cid, message in outbox.items()}
 
     # -- round 0: AdvertiseKeys ---------------------------------------------------
 
-    def close_keys(self) -> dict[int, KeyBroadcast]:
-        """End key collection; return the key list for every client that advertised."""
-        self._require(ServerStage.COLLECTING_KEYS)
-        if len(self._keys) < self.config.threshold + 1:
-            raise self._abort(f"{len(self._keys)} clients advertised keys, too few for t")
-        self._session = session_id(self.config, self.round, self._keys)
-        self._graph = all_neighbourhoods(self.config, self._session, self._keys)
-        entries = tuple((cid, *self._keys[cid]) for cid in sorted(self._keys))
-        self.stage = ServerStage.COLLECTING_SHARES
-        return {cid: KeyBroadcast(self._announce, self.round, cid, entries) for cid in self._keys}
+    def _close_keys(self) -> dict[int, KeyBroadcast]:
+        """The key list, for every client that advertised."""
+        problem = self._closing_problem()
+        if problem is not None:
+            self._abort_round(problem)
+        keys = dict(self._record(_Keys).keys)
+        session = session_id(self.config, keys)
+        graph = all_neighbourhoods(self.config, session, keys)
+        entries = tuple((cid, *keys[cid]) for cid in sorted(keys))
+        self._advance(ServerStage.COLLECTING_SHARES, _Shares(_Round(keys, session, graph)))
+        return {cid: KeyBroadcast(self._announce, self.round, cid, entries) for cid in keys}
 
     # -- round 1: ShareKeys -------------------------------------------------------
 
-    def close_shares(self) -> dict[int, ForwardedShares]:
-        """End share collection; route each sealed share to its recipient."""
-        self._require(ServerStage.COLLECTING_SHARES)
-        live = set(self._shares)
-        if len(live) < self.config.threshold + 1:
-            raise self._abort(f"{len(live)} clients sent shares, too few for t")
+    def _close_shares(self) -> dict[int, ForwardedShares]:
+        """Route each sealed share to its recipient."""
+        problem = self._closing_problem()
+        if problem is not None:
+            self._abort_round(problem)
+        shares = self._record(_Shares)
+        live = frozenset(shares.received)
         inbox: dict[int, list[tuple[int, bytes]]] = {cid: [] for cid in live}
         for sender in sorted(live):
-            for recipient, blob in self._shares[sender].sealed:
+            for recipient, blob in shares.received[sender].sealed:
                 if recipient in inbox:
                     inbox[recipient].append((sender, blob))
-        self.stage = ServerStage.COLLECTING_INPUTS
+        current = shares.round
+        commitments = {cid: m.commitment for cid, m in shares.received.items()}
+        self._advance(
+            ServerStage.COLLECTING_INPUTS,
+            _Inputs(
+                current,
+                live,
+                commitments,
+                columnpack.PackedSum(self.config.length, self.config.modulus_bits),
+            ),
+        )
         return {
-            cid: ForwardedShares(self._session, self.round, cid, tuple(items))
+            cid: ForwardedShares(current.session, self.round, cid, tuple(items))
             for cid, items in inbox.items()
         }
 
     # -- round 2: MaskedInputCollection ---------------------------------------------
 
-    def close_inputs(self) -> dict[int, UnmaskingRequest]:
-        """End input collection; ask each survivor for the shares the sum needs.
-
-        Aborts, before any share is requested, if some survivor or dropped client
-        lacks t surviving neighbours (its secret could not be recovered).
-        """
-        self._require(ServerStage.COLLECTING_INPUTS)
-        survivors = set(self._uploaded)
-        dropped = set(self._shares) - survivors
-        # A survivor refused since its upload stays in the sum but is asked for nothing.
-        responders = survivors - self._banned
+    def _inputs_problem(self) -> str | None:
+        """Why the unmasking could not succeed with the inputs so far, or None: every
+        survivor, and every dropped client some survivor masked against, needs t
+        surviving (and not dropped) neighbours to answer."""
+        inputs = self._record(_Inputs)
+        graph = inputs.round.graph
+        survivors = set(inputs.uploaded)
         if not survivors:
-            raise self._abort("no masked input arrived: there is nothing to aggregate")
-        for cid in sorted(survivors | dropped):
-            # A dropped client matters only if some survivor masked against it.
-            needed = cid in survivors or bool(self._graph[cid] & survivors)
-            alive = self._graph[cid] & responders
+            return "no masked input arrived: there is nothing to aggregate"
+        responders = survivors - set(self._banned)
+        for cid in sorted(inputs.live):
+            needed = cid in survivors or bool(graph[cid] & survivors)
+            alive = graph[cid] & responders
             if needed and len(alive) < self.config.threshold:
-                raise self._abort(
-                    f"client {cid} has {len(alive)} surviving neighbours, fewer than t"
-                )
+                return f"client {cid} has {len(alive)} surviving neighbours, fewer than t"
+        return None
+
+    def _close_inputs(self) -> dict[int, UnmaskingRequest]:
+        """Ask each survivor for the shares the sum needs; abort first if some needed
+        secret could not be recovered."""
+        problem = self._inputs_problem()
+        if problem is not None:
+            self._abort_round(problem)
+        inputs = self._record(_Inputs)
+        graph = inputs.round.graph
+        survivors = set(inputs.uploaded)
+        dropped = set(inputs.live) - survivors
+        # A survivor refused since its upload stays in the sum but is asked for nothing.
         requests = {}
-        for cid in sorted(responders):
-            live = self._graph[cid] & set(self._shares)
+        for cid in sorted(survivors - set(self._banned)):
+            live = graph[cid] & inputs.live
             requests[cid] = UnmaskingRequest(
-                self._session,
+                inputs.round.session,
                 self.round,
                 cid,
                 tuple(sorted(live & survivors)),
                 tuple(sorted(live & dropped)),
             )
-        self._requests = requests
-        self.stage = ServerStage.COLLECTING_UNMASKING
+        self._advance(ServerStage.COLLECTING_UNMASKING, _Unmasking(inputs, requests))
         return requests
 
     # -- round 3: Unmasking -------------------------------------------------------
 
-    def close_unmasking(self) -> MaskingOutcome:
-        """Reconstruct the secrets, remove the masks and return the survivors' sum.
-
-        Raises AbortError if some needed secret has fewer than t shares; at that point
-        the server holds, per client, shares of at most one of its two secrets.
-        """
-        self._require(ServerStage.COLLECTING_UNMASKING)
-        k = self.config.modulus_bits
-        survivors = sorted(self._uploaded)
-        # Dropped clients that no survivor masked against need no reconstruction.
+    def _needed_secrets(self) -> tuple[list[int], list[int]]:
+        """(survivors, whose b_u is needed; dropped clients, whose s_u^SK is needed)."""
+        inputs = self._record(_Unmasking).inputs
+        survivors = sorted(inputs.uploaded)
         dropped = sorted(
-            c for c in set(self._shares) - set(survivors) if self._graph[c] & set(survivors)
+            c for c in inputs.live - set(survivors) if inputs.round.graph[c] & set(survivors)
         )
+        return survivors, dropped
+
+    def _collected_shares(self) -> tuple[dict[int, list[Share]], dict[int, list[Share]]]:
+        unmasking = self._record(_Unmasking)
+        survivors, dropped = self._needed_secrets()
         self_shares: dict[int, list[Share]] = {c: [] for c in survivors}
         key_shares: dict[int, list[Share]] = {c: [] for c in dropped}
-        for holder in sorted(self._responses):
-            r = self._responses[holder]
+        for holder in sorted(unmasking.received):
+            r = unmasking.received[holder]
             for owner, y in r.self_mask_shares:
                 self_shares[owner].append(Share(holder, (y,)))
             for owner, y in r.key_shares:
                 if owner in key_shares:
                     key_shares[owner].append(Share(holder, (y,)))
+        return self_shares, key_shares
+
+    def _fewest_shares(self) -> int:
+        self_shares, key_shares = self._collected_shares()
+        counts = [len(s) for s in self_shares.values()] + [len(s) for s in key_shares.values()]
+        return min(counts, default=self.config.threshold)
+
+    def _close_unmasking(self) -> None:
+        """Reconstruct the secrets, remove the masks; the survivors' sum is the result.
+
+        Aborts (UnrecoverableSecretError) if some needed secret has fewer than t shares
+        or its shares are corrupt beyond what the redundancy corrects; at that point the
+        server holds, per client, shares of at most one of its two secrets.
+        """
+        unmasking = self._record(_Unmasking)
+        inputs = unmasking.inputs
+        current = inputs.round
+        t, k = self.config.threshold, self.config.modulus_bits
+        survivors, dropped = self._needed_secrets()
+        self_shares, key_shares = self._collected_shares()
+
+        def commitment_of(owner: int) -> Callable[[int, bytes], bool]:
+            def verify(_index: int, b_u: bytes) -> bool:
+                expected = inputs.commitments[owner]
+                return masks.self_seed_commitment(b_u, current.session, owner) == expected
+
+            return verify
+
+        def public_key_of(owner: int) -> Callable[[int, bytes], bool]:
+            def verify(_index: int, private: bytes) -> bool:
+                # As keys, not bytes: an advertised key may carry bit 255.
+                derived = check_public_key(KeyPair.from_private(private).public)
+                return derived == check_public_key(current.keys[owner][1])
+
+            return verify
+
+        self_seeds, key_pairs = {}, {}
         try:
-            self_seeds = {
-                c: reconstruct(s, self.config.threshold)[0] for c, s in self_shares.items()
-            }
-            private_keys = {
-                c: reconstruct(s, self.config.threshold)[0] for c, s in key_shares.items()
-            }
+            for cid in survivors:
+                found = recover(self_shares[cid], t, verify=commitment_of(cid))
+                self._flag(found.bad, f"corrupt share of b_{cid}")
+                self_seeds[cid] = found.secrets[0]
+            for cid in dropped:
+                found = recover(key_shares[cid], t, verify=public_key_of(cid))
+                self._flag(found.bad, f"corrupt share of s_{cid}^SK")
+                key_pairs[cid] = KeyPair.from_private(found.secrets[0])
         except InsufficientSharesError as exc:
-            raise self._abort(f"too few unmasking responses: {exc}") from exc
-        except ShamirError as exc:
-            raise self._abort(f"inconsistent shares: {exc}") from exc
-        key_pairs = {cid: KeyPair.from_private(private) for cid, private in private_keys.items()}
-        for cid, pair in key_pairs.items():
-            # A wrong reconstruction would silently corrupt the sum; check it against
-            # the public key the client advertised.
-            if pair.public != self._keys[cid][1]:
-                raise self._abort(
-                    f"reconstructed key of client {cid} does not match its public key"
-                )
+            self.abort()
+            raise UnrecoverableSecretError(f"too few unmasking responses: {exc}") from exc
+        except CorruptSharesError as exc:
+            self._flag(exc.bad, "corrupt share")
+            self.abort()
+            raise UnrecoverableSecretError(f"corrupt shares: {exc}") from exc
 
-        total = self._sum.vector()
-        terms = [masks.self_mask(self_seeds[cid], self._session, cid, -1) for cid in survivors]
+        total = inputs.sum.vector()
+        terms = [masks.self_mask(self_seeds[cid], current.session, cid, -1) for cid in survivors]
+        uploaded = set(survivors)
         for cid in dropped:
-            for peer in sorted(self._graph[cid] & set(survivors)):
-                seed = masks.pairwise_seed(key_pairs[cid], self._keys[peer][1], self._session)
+            for peer in sorted(current.graph[cid] & uploaded):
+                seed = masks.pairwise_seed(key_pairs[cid], current.keys[peer][1], current.session)
                 # remove the mask ``peer`` added against ``cid``
-                terms.append(masks.pairwise_mask(seed, self._session, peer, cid, -1))
+                terms.append(masks.pairwise_mask(seed, current.session, peer, cid, -1))
+        report(self._observer, 0, "unmask", Work.PRG_VECTORS, len(terms))
         masks.apply(total, terms, k)
-        self.stage = ServerStage.DONE
-        return MaskingOutcome(total, tuple(survivors), tuple(dropped))
+        cohort = range(1, self.config.num_clients + 1)
+        outcome = Outcome(total, tuple(survivors), tuple(c for c in cohort if c not in uploaded))
+        self._advance(ServerStage.DONE, outcome)
 
-    def _require(self, stage: ServerStage) -> None:
-        if self.stage is not stage:
-            raise StageError(f"server is {self.stage.value}, not {stage.value}")
+    def _flag(self, holders: frozenset[int], reason: str) -> None:
+        for holder in holders:
+            self.flagged.setdefault(holder, reason)

@@ -1,7 +1,8 @@
 """Packed Paillier aggregation: clients encrypt, the server multiplies, a key holder decrypts.
 
 The protocol objects are the public API: :class:`PaillierConfig`, :class:`KeyHolder`,
-:class:`PaillierClient`, :class:`PaillierServer` (and :func:`run_paillier_round` to run
+:class:`PaillierClient`, :class:`PaillierServer`, with the transport interface of
+:mod:`secagg.protocol.party` (and :func:`secagg.simulation.run_paillier_round` to run
 them in process). The raw arithmetic (:mod:`.djn`, :mod:`.decrypt`, :mod:`.packing`,
 :mod:`.keys`) is safe only as the protocol uses it. See ``docs/paillier.md``.
 """
@@ -25,7 +26,6 @@ from secagg.paillier.protocol import (
     ServerStage,
 )
 from secagg.paillier.session import PaillierConfig, session_id
-from secagg.paillier.simulation import run_paillier_round
 
 __all__ = [
     "PRODUCTION_KEY_BITS",
@@ -45,7 +45,6 @@ __all__ = [
     "generate_keypair",
     "is_probable_prime",
     "pack_slots",
-    "run_paillier_round",
     "session_id",
     "unpack_slots",
     "validate_public_key",

@@ -8,14 +8,13 @@ h_p = L_p(g^(p-1) mod p^2)^-1 mod p (likewise for q); each half works mod p^2 wi
 |p|-bit exponent, about 4x cheaper than one exponentiation mod n^2.
 
 Pool workers receive the factors as plain integers over a local pipe (the process
-boundary of one machine, never the wire) and report their own CPU seconds, so the key
-holder's CPU cost includes theirs.
+boundary of one machine, never the wire). There is no timing here: a harness that wants
+the workers' CPU time reads it from the operating system (``RUSAGE_CHILDREN``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import time
 from collections.abc import Sequence
 
 import gmpy2
@@ -33,9 +32,8 @@ def _half(prime: gmpy2.mpz, n: gmpy2.mpz) -> tuple[gmpy2.mpz, gmpy2.mpz, gmpy2.m
     return square, prime - 1, h
 
 
-def _decrypt_chunk(p: int, q: int, ciphertexts: Sequence[int]) -> tuple[list[int], float]:
-    """Decrypt ``ciphertexts``; returns the plaintexts and this process's CPU seconds."""
-    start = time.process_time()
+def _decrypt_chunk(p: int, q: int, ciphertexts: Sequence[int]) -> list[int]:
+    """Decrypt ``ciphertexts``."""
     pm, qm = gmpy2.mpz(p), gmpy2.mpz(q)
     n = pm * qm
     p2, pe, hp = _half(pm, n)
@@ -47,32 +45,25 @@ def _decrypt_chunk(p: int, q: int, ciphertexts: Sequence[int]) -> tuple[list[int
         mp = (gmpy2.powmod(cm % p2, pe, p2) - 1) // pm * hp % pm
         mq = (gmpy2.powmod(cm % q2, qe, q2) - 1) // qm * hq % qm
         out.append(int(mp + pm * ((mq - mp) * p_inv % qm)))
-    return out, time.process_time() - start
+    return out
 
 
-def decrypt_many(
-    key: PrivateKey, ciphertexts: Sequence[int], *, workers: int = 1
-) -> tuple[list[int], float]:
+def decrypt_many(key: PrivateKey, ciphertexts: Sequence[int], *, workers: int = 1) -> list[int]:
     """Decrypt every ciphertext (already validated) with CRT, on ``workers`` processes.
 
-    Returns (plaintexts in order, CPU seconds spent in the pool workers; 0.0 when the
-    work ran in this process). Raises ConfigurationError for workers < 1.
+    Returns the plaintexts in order. Raises ConfigurationError for workers < 1.
     """
     if workers < 1:
         raise ConfigurationError("workers must be at least 1")
     values = [int(c) for c in ciphertexts]
     if workers == 1 or len(values) < POOL_MIN_CIPHERTEXTS:
-        plain, _ = _decrypt_chunk(key.p, key.q, values)
-        return plain, 0.0
+        return _decrypt_chunk(key.p, key.q, values)
     parts = 4 * workers  # several chunks per worker even out uneven progress
     size = -(-len(values) // parts)
     chunks = [values[i : i + size] for i in range(0, len(values), size)]
     plaintexts: list[int] = []
-    worker_cpu = 0.0
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_decrypt_chunk, key.p, key.q, chunk) for chunk in chunks]
         for future in futures:  # in submission order, so plaintexts stay in order
-            plain, cpu = future.result()
-            plaintexts.extend(plain)
-            worker_cpu += cpu
-    return plaintexts, worker_cpu
+            plaintexts.extend(future.result())
+    return plaintexts

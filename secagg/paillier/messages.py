@@ -1,38 +1,38 @@
 """Wire messages of the Paillier protocol: frozen dataclasses with one binary encoding.
 
 Every message is a :class:`secagg.codec.Header` plus a body; decoding is strict (exact
-lengths, bounded counts, fixed-width ciphertexts, no trailing bytes) and raises
+lengths and counts checked against what the receiver expects *before* anything is
+read or allocated, fixed-width ciphertexts, no trailing bytes) and raises
 :class:`~secagg.errors.DecodeError`. Range and membership checks that need the key or
-the round (c < n^2, the session id, the sender) are the receiving state machine's job.
+the round (c < n^2, the session id, the sender) are the receiving party's job.
 
 Bodies::
 
     PAILLIER_PUBLIC_KEY          var n (big-endian, no leading zero byte)
-    PAILLIER_CIPHERTEXTS         u32 width | u32 count | var count*width bytes
-    PAILLIER_DECRYPTION_REQUEST  u32 width | u32 count | var count*width bytes
-    PAILLIER_AGGREGATE           u32 length | u8 slot bits | var packed plaintext vector
+    PAILLIER_CIPHERTEXTS         u32 width | u32 count | count*width bytes
+    PAILLIER_DECRYPTION_REQUEST  ids contributors | u32 width | u32 count | count*width bytes
+    PAILLIER_AGGREGATE           u32 length | u8 slot bits | packed plaintext vector
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
 
 import gmpy2
 import numpy as np
 import numpy.typing as npt
 
 from secagg.bitpack import pack, packed_size, unpack
-from secagg.codec import Header, MessageType, Reader, Writer
-from secagg.errors import DecodeError
+from secagg.codec import Fields, FieldWriter, Header, MessageType, Reader, Writer
+from secagg.errors import DecodeError, EncodeError
 
 MAX_KEY_BYTES = 3072 // 8
-MAX_CIPHERTEXT_BYTES = 2 * MAX_KEY_BYTES
-MAX_CIPHERTEXTS = 1 << 24  # 16M ciphertexts: far beyond any model this is used for
-MAX_LENGTH = 2**32 - 1
 
-_V = TypeVar("_V", bound="_CiphertextVector")
+
+def _check_type(header: Header, expected: MessageType) -> None:
+    if header.type is not expected:
+        raise EncodeError(f"header type is not {expected.name}")
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,9 @@ class PublicKeyMessage:
     n: int
 
     def encode(self) -> bytes:
-        if self.header.type is not MessageType.PAILLIER_PUBLIC_KEY:
-            raise DecodeError("header type is not PAILLIER_PUBLIC_KEY")
-        if self.n <= 0:
-            raise DecodeError("modulus must be positive")
+        _check_type(self.header, MessageType.PAILLIER_PUBLIC_KEY)
+        if self.n <= 0 or self.n.bit_length() > 8 * MAX_KEY_BYTES:
+            raise EncodeError("modulus must be positive and at most 3072 bits")
         raw = self.n.to_bytes((self.n.bit_length() + 7) // 8, "big")
         return Writer(self.header).var(raw).getvalue()
 
@@ -62,66 +61,100 @@ class PublicKeyMessage:
         return cls(reader.header, int.from_bytes(raw, "big"))
 
 
+def _write_ciphertexts(w: FieldWriter, width: int, blob: bytes) -> None:
+    if width < 1 or len(blob) % width:
+        raise EncodeError("ciphertext blob is not a whole number of fixed-width values")
+    w.u32(width).u32(len(blob) // width).fixed(blob)
+
+
+def _read_ciphertexts(r: Fields, count: int, width: int, sender: int) -> bytes:
+    """Check the declared width and count against the expected ones, then read."""
+    got_width, got_count = r.u32(), r.u32()
+    if (got_width, got_count) != (width, count):
+        raise DecodeError(
+            f"{got_count} ciphertexts of {got_width} bytes, expected {count} of {width}",
+            sender=sender,
+        )
+    return r.fixed(count * width)
+
+
+def ciphertext_blob(values: Sequence[int], width: int) -> bytes:
+    """Ciphertexts (each below 2^(8 width)) at a fixed big-endian width."""
+    try:
+        return b"".join(int(c).to_bytes(width, "big") for c in values)
+    except OverflowError as exc:
+        raise EncodeError("ciphertext wider than the fixed width") from exc
+
+
+def ciphertext_values(blob: bytes, width: int) -> list[gmpy2.mpz]:
+    """The ciphertexts of a blob as integers (range checks are the receiver's)."""
+    return [gmpy2.mpz(int.from_bytes(blob[i : i + width], "big")) for i in range(0, len(blob), width)]
+
+
 @dataclass(frozen=True)
-class _CiphertextVector:
-    """Fixed-width big-endian ciphertexts; ``blob`` is ``count * width`` bytes."""
+class CiphertextsMessage:
+    """One client's packed, encrypted protected vector, sent to the server."""
 
     header: Header
     width: int
     blob: bytes
 
-    _TYPE: ClassVar[MessageType] = MessageType.PAILLIER_CIPHERTEXTS
-
-    @property
-    def count(self) -> int:
-        return len(self.blob) // self.width
-
     @classmethod
-    def from_values(cls: type[_V], header: Header, values: Sequence[int], width: int) -> _V:
-        """Encode ciphertexts (each below 2^(8 width)) at a fixed width."""
-        try:
-            blob = b"".join(int(c).to_bytes(width, "big") for c in values)
-        except OverflowError as exc:
-            raise DecodeError("ciphertext wider than the fixed width") from exc
-        return cls(header, width, blob)
+    def from_values(cls, header: Header, values: Sequence[int], width: int) -> CiphertextsMessage:
+        return cls(header, width, ciphertext_blob(values, width))
 
     def values(self) -> list[gmpy2.mpz]:
-        """The ciphertexts as integers (range checks are the receiver's)."""
-        w, blob = self.width, self.blob
-        return [gmpy2.mpz(int.from_bytes(blob[i : i + w], "big")) for i in range(0, len(blob), w)]
+        return ciphertext_values(self.blob, self.width)
 
     def encode(self) -> bytes:
-        if self.header.type is not self._TYPE:
-            raise DecodeError(f"header type is not {self._TYPE.name}")
-        return Writer(self.header).u32(self.width).u32(self.count).var(self.blob).getvalue()
+        _check_type(self.header, MessageType.PAILLIER_CIPHERTEXTS)
+        w = Writer(self.header)
+        _write_ciphertexts(w, self.width, self.blob)
+        return w.getvalue()
 
     @classmethod
-    def decode(cls: type[_V], data: bytes, *, max_count: int = MAX_CIPHERTEXTS) -> _V:
-        reader = Reader(data, cls._TYPE)
-        sender = reader.header.sender
-        width = reader.u32()
-        if not 1 <= width <= MAX_CIPHERTEXT_BYTES:
-            raise DecodeError(f"ciphertext width {width} out of range", sender=sender)
-        count = reader.count(max_count)
-        blob = reader.var(count * width)
-        reader.done()
-        if len(blob) != count * width:
-            raise DecodeError("ciphertext blob length differs from count x width", sender=sender)
-        return cls(reader.header, width, blob)
+    def decode(cls, data: bytes, *, count: int, width: int) -> CiphertextsMessage:
+        r = Reader(data, MessageType.PAILLIER_CIPHERTEXTS)
+        blob = _read_ciphertexts(r, count, width, r.header.sender)
+        r.done()
+        return cls(r.header, width, blob)
 
 
 @dataclass(frozen=True)
-class CiphertextsMessage(_CiphertextVector):
-    """One client's packed, encrypted protected vector, sent to the server."""
+class DecryptionRequest:
+    """The server's aggregate ciphertexts (and nothing else), sent to the key holder,
+    with the ids of the clients whose uploads are multiplied into it."""
 
-    _TYPE: ClassVar[MessageType] = MessageType.PAILLIER_CIPHERTEXTS
+    header: Header
+    contributors: tuple[int, ...]
+    width: int
+    blob: bytes
 
+    @classmethod
+    def from_values(
+        cls, header: Header, contributors: tuple[int, ...], values: Sequence[int], width: int
+    ) -> DecryptionRequest:
+        return cls(header, contributors, width, ciphertext_blob(values, width))
 
-@dataclass(frozen=True)
-class DecryptionRequest(_CiphertextVector):
-    """The server's aggregate ciphertexts (and nothing else), sent to the key holder."""
+    def values(self) -> list[gmpy2.mpz]:
+        return ciphertext_values(self.blob, self.width)
 
-    _TYPE: ClassVar[MessageType] = MessageType.PAILLIER_DECRYPTION_REQUEST
+    def encode(self) -> bytes:
+        _check_type(self.header, MessageType.PAILLIER_DECRYPTION_REQUEST)
+        w = Writer(self.header)
+        w.ids(self.contributors)
+        _write_ciphertexts(w, self.width, self.blob)
+        return w.getvalue()
+
+    @classmethod
+    def decode(
+        cls, data: bytes, *, count: int, width: int, max_contributors: int
+    ) -> DecryptionRequest:
+        r = Reader(data, MessageType.PAILLIER_DECRYPTION_REQUEST)
+        contributors = r.ids(max_contributors)
+        blob = _read_ciphertexts(r, count, width, r.header.sender)
+        r.done()
+        return cls(r.header, contributors, width, blob)
 
 
 @dataclass(frozen=True)
@@ -143,19 +176,25 @@ class AggregateMessage:
         return unpack(self.packed, self.length, self.slot_bits)
 
     def encode(self) -> bytes:
-        if self.header.type is not MessageType.PAILLIER_AGGREGATE:
-            raise DecodeError("header type is not PAILLIER_AGGREGATE")
-        return Writer(self.header).u32(self.length).u8(self.slot_bits).var(self.packed).getvalue()
+        _check_type(self.header, MessageType.PAILLIER_AGGREGATE)
+        if len(self.packed) != packed_size(self.length, self.slot_bits):
+            raise EncodeError("packed aggregate does not match its length and slot bits")
+        w = Writer(self.header).u32(self.length).u8(self.slot_bits).fixed(self.packed)
+        return w.getvalue()
 
     @classmethod
-    def decode(cls, data: bytes) -> AggregateMessage:
+    def decode(cls, data: bytes, *, length: int, slot_bits: int) -> AggregateMessage:
+        """Checks the declared length and slot width against the expected ones before
+        reading the vector (no allocation driven by the sender)."""
         reader = Reader(data, MessageType.PAILLIER_AGGREGATE)
-        length = reader.u32()
-        slot_bits = reader.u8()
-        if not 1 <= slot_bits <= 64:
-            raise DecodeError(f"slot width {slot_bits} out of range", sender=reader.header.sender)
-        packed = reader.var(packed_size(length, slot_bits))
+        got_length, got_bits = reader.u32(), reader.u8()
+        if (got_length, got_bits) != (length, slot_bits):
+            raise DecodeError(
+                f"aggregate of {got_length} x {got_bits} bits, expected {length} x {slot_bits}",
+                sender=reader.header.sender,
+            )
+        packed = reader.fixed(packed_size(length, slot_bits))
         reader.done()
         message = cls(reader.header, slot_bits, packed, length)
-        message.vector()  # length and padding checked now, not when first used
+        message.vector()  # padding checked now, not when first used
         return message

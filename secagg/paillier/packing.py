@@ -29,31 +29,31 @@ _GROUP = 8  # bitpack's byte-aligned group of elements
 
 @dataclass(frozen=True)
 class PackingConfig:
-    """Slots of ``slot_bits`` bits packed below an n of ``modulus_bits`` bits.
+    """Slots of ``slot_bits`` bits packed below an n of ``key_bits`` bits.
 
     Raises BitBudgetError when not even one slot fits below n (an impossible budget).
     """
 
     slot_bits: int
-    modulus_bits: int
+    key_bits: int
 
     def __post_init__(self) -> None:
         if not 1 <= self.slot_bits <= 64:
             raise BitBudgetError(f"slot width {self.slot_bits} outside 1..64 bits")
         if self.slots < 1:
             raise BitBudgetError(
-                f"a {self.slot_bits}-bit slot does not fit below a {self.modulus_bits}-bit n"
+                f"a {self.slot_bits}-bit slot does not fit below a {self.key_bits}-bit n"
             )
 
     @classmethod
-    def for_budget(cls, quantization: QuantizationConfig, modulus_bits: int) -> PackingConfig:
+    def for_budget(cls, quantization: QuantizationConfig, key_bits: int) -> PackingConfig:
         """Slots as wide as the budget's k = b + log2(n_max w_max) (same rule as masking)."""
-        return cls(slot_bits=quantization.k, modulus_bits=modulus_bits)
+        return cls(slot_bits=quantization.k, key_bits=key_bits)
 
     @property
     def slots(self) -> int:
         """Slots per plaintext: s * k <= |n| - 1, so every packed sum is below n."""
-        return (self.modulus_bits - 1) // self.slot_bits
+        return (self.key_bits - 1) // self.slot_bits
 
     def plaintexts(self, length: int) -> int:
         """Plaintexts (= ciphertexts) needed for a protected vector of ``length``."""

@@ -1,41 +1,49 @@
-"""The Paillier aggregation protocol as three one-shot state machines, with no I/O.
+"""The Paillier aggregation protocol as one-shot parties with no I/O.
 
 Roles and messages (all through the server)::
 
     key holder  --PAILLIER_PUBLIC_KEY-->  server  --(same bytes)-->  every client
     client      --PAILLIER_CIPHERTEXTS-->  server            (multiplied in on arrival)
-    server      --PAILLIER_DECRYPTION_REQUEST-->  key holder (aggregate ciphertexts only)
+    server      --PAILLIER_DECRYPTION_REQUEST-->  key holder (the aggregate, and whose
+                                                              uploads are in it)
     key holder  --PAILLIER_AGGREGATE-->  server              (the survivors' sum)
 
-Security property: the server holds no decryption key and sees only ciphertexts and the
-final sum; the key holder sees only the aggregate. Nobody learns an individual input
-unless the server and the key holder collude (or the server, acting maliciously, asks the
-key holder to decrypt something other than the aggregate; the key holder decrypts once
-per session). Each party takes bytes and returns bytes; each method is allowed in one
-stage only (else :class:`~secagg.errors.StageError`), and every message is validated
-completely before any state changes.
+The key holder is one of the round's clients: :class:`PaillierClient` for that id holds
+a :class:`KeyHolder` and answers both roles, so a transport addresses one party per
+client id. Every party has the transport interface of :mod:`secagg.protocol.party`.
+
+Security property: the server holds no decryption key and sees only ciphertexts and
+the final sum; the key holder sees only the aggregate, decrypts once per session, and
+refuses an aggregate said to hold fewer than ``config.min_uploads`` uploads (an honest
+server never asks; against a lying server see docs/threat-model.md). Nobody learns an
+individual input unless the server and the key holder collude. Every message is
+validated completely before any state changes; a refusal aborts the refusing party.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar, NoReturn
 
 import gmpy2
 import numpy as np
 import numpy.typing as npt
 
-from secagg.codec import SERVER_ID, Header, MessageType
+from secagg.codec import SERVER_ID, Fields, FieldWriter, Header, MessageType, peek_header
 from secagg.errors import (
     AbortError,
+    DecodeError,
     DuplicateMessageError,
     InputError,
-    InvalidCiphertextError,
     InvalidPublicKeyError,
     MisaddressedMessageError,
+    SenderMismatchError,
     SessionMismatchError,
     StageError,
+    StateIntegrityError,
+    TooFewContributorsError,
+    UnexpectedMessageError,
     UnknownClientError,
 )
 from secagg.paillier.decrypt import decrypt_many
@@ -48,8 +56,24 @@ from secagg.paillier.messages import (
     PublicKeyMessage,
 )
 from secagg.paillier.packing import pack_slots, unpack_slots
-from secagg.paillier.session import PaillierConfig, session_id
+from secagg.paillier.session import PaillierConfig, config_digest, session_id
 from secagg.primitives.entropy import Entropy, system_entropy
+from secagg.primitives.prg import mask_dtype
+from secagg.protocol.machine import Machine, transitions
+from secagg.protocol.observer import Observer, Work, report
+from secagg.protocol.party import Outcome, Waiting
+from secagg.protocol.state import (
+    PartyKind,
+    RestoreGuard,
+    StateHeader,
+    body_error,
+    decode_state,
+    encode_state,
+    new_lineage,
+)
+from secagg.validation import require_int
+
+Vector = npt.NDArray[np.unsignedinteger]
 
 
 def _check_header(
@@ -57,13 +81,15 @@ def _check_header(
     *,
     session: bytes,
     round_number: int,
-    senders: tuple[int, ...] | frozenset[int],
+    sender: int,
     recipient: int,
 ) -> None:
     if header.session_id != session or header.round != round_number:
         raise SessionMismatchError("message from another session or round", sender=header.sender)
-    if header.sender not in senders:
-        raise UnknownClientError(f"unexpected sender {header.sender}", sender=header.sender)
+    if header.sender != sender:
+        raise SenderMismatchError(
+            f"message from {header.sender}, expected {sender}", sender=header.sender
+        )
     if header.recipient != recipient:
         raise MisaddressedMessageError(
             f"message addressed to {header.recipient}, not {recipient}", sender=header.sender
@@ -83,32 +109,22 @@ def _accept_public_key(config: PaillierConfig, data: bytes) -> tuple[PublicKey, 
         message.header,
         session=session,
         round_number=config.round_number,
-        senders=(config.key_holder,),
+        sender=config.key_holder,
         recipient=SERVER_ID,
     )
     return public, session
 
 
-class _Machine:
-    """A stage enum and an explicit transition table shared by the three roles."""
+def _write_key(w: FieldWriter, key: PrivateKey) -> None:
+    for prime in (key.p, key.q):
+        w.var(prime.to_bytes((prime.bit_length() + 7) // 8, "big"))
 
-    _TRANSITIONS: ClassVar[Mapping[enum.Enum, frozenset[enum.Enum]]] = {}
 
-    def __init__(self, start: enum.Enum) -> None:
-        self._stage = start
-
-    @property
-    def stage(self) -> enum.Enum:
-        return self._stage
-
-    def _require(self, *stages: enum.Enum) -> None:
-        if self._stage not in stages:
-            raise StageError(f"not allowed in stage {self._stage.name}")
-
-    def _advance(self, to: enum.Enum) -> None:
-        if to not in self._TRANSITIONS.get(self._stage, frozenset()):
-            raise StageError(f"no transition {self._stage.name} -> {to.name}")
-        self._stage = to
+def _read_key(r: Fields, config: PaillierConfig) -> PrivateKey:
+    limit = config.key_bits // 8
+    p, q = (int.from_bytes(r.var(limit), "big") for _ in range(2))
+    public = validate_public_key(p * q, config.allowed_key_bits)
+    return PrivateKey(public, p, q)
 
 
 # --- key holder ------------------------------------------------------------------
@@ -121,18 +137,30 @@ class KeyHolderStage(enum.Enum):
     ABORTED = "aborted"
 
 
-class KeyHolder(_Machine):
+_HOLDER_ORDER = list(KeyHolderStage)
+
+
+@dataclass(frozen=True, eq=False)
+class _HolderStart:
+    key: PrivateKey | None  # a key to reuse, else one is generated at start
+
+
+@dataclass(frozen=True, eq=False)
+class _Published:
+    key: PrivateKey
+    session: bytes
+
+
+class KeyHolder(Machine[KeyHolderStage]):
     """Generates the key pair, publishes n bound to the session, decrypts the aggregate once.
 
-    ``workers`` processes share the CRT decryption. ``key`` lets a caller reuse a pair
-    (tests, or a key holder serving several rounds); otherwise one is generated from
-    ``entropy``. After :meth:`decrypt`, ``worker_cpu_s`` is the pool workers' CPU time.
+    ``workers`` processes share the CRT decryption. ``key`` reuses a key pair (tests, or
+    a key holder serving several rounds); otherwise one is generated from ``entropy``
+    at :meth:`start`. ``observer`` is told the ciphertexts decrypted.
     """
 
-    _TRANSITIONS: ClassVar[Mapping[enum.Enum, frozenset[enum.Enum]]] = {
-        KeyHolderStage.START: frozenset({KeyHolderStage.PUBLISHED, KeyHolderStage.ABORTED}),
-        KeyHolderStage.PUBLISHED: frozenset({KeyHolderStage.DONE, KeyHolderStage.ABORTED}),
-    }
+    _TRANSITIONS: ClassVar = transitions(_HOLDER_ORDER[:3], KeyHolderStage.ABORTED)
+    _ABORTED: ClassVar = KeyHolderStage.ABORTED
 
     def __init__(
         self,
@@ -141,86 +169,163 @@ class KeyHolder(_Machine):
         key: PrivateKey | None = None,
         workers: int = 1,
         entropy: Entropy = system_entropy,
+        observer: Observer | None = None,
     ) -> None:
-        super().__init__(KeyHolderStage.START)
+        if key is not None and key.public.bits != config.key_bits:
+            raise InputError("the given key pair does not have the configured size")
+        super().__init__(KeyHolderStage.START, _HolderStart(key))
         self.config = config
-        self._key = key
-        self._workers = workers
+        self._workers = require_int("workers", workers, 1, 1024)
         self._entropy = entropy
-        self._session = b""
-        self.worker_cpu_s = 0.0
+        self._observer = observer
+        self._lineage = new_lineage(entropy)
+
+    @property
+    def id(self) -> int:
+        return self.config.key_holder
 
     @property
     def public_key(self) -> PublicKey:
-        if self._key is None:
-            raise StageError("no key pair yet")
-        return self._key.public
+        """The published key. Raises StageError before :meth:`start`."""
+        return self._record(_Published).key.public
 
-    def publish(self) -> bytes:
+    def start(self) -> bytes:
         """Generate (or take) the key pair; return the PAILLIER_PUBLIC_KEY message."""
-        self._require(KeyHolderStage.START)
-        if self._key is None:
-            self._key = generate_keypair(
-                self.config.key_bits, self._entropy, allowed_bits=self.config.allowed_key_bits
+        with self._refusing():
+            self._require(KeyHolderStage.START)
+            key = self._record(_HolderStart).key
+            if key is None:
+                key = generate_keypair(
+                    self.config.key_bits, self._entropy, allowed_bits=self.config.allowed_key_bits
+                )
+            session = session_id(self.config, key.public)
+            header = Header(
+                MessageType.PAILLIER_PUBLIC_KEY,
+                session,
+                self.config.round_number,
+                self.config.key_holder,
+                SERVER_ID,
             )
-        elif self._key.public.bits != self.config.key_bits:
-            raise InputError("the given key pair does not have the configured size")
-        self._session = session_id(self.config, self._key.public)
-        header = Header(
-            MessageType.PAILLIER_PUBLIC_KEY,
-            self._session,
-            self.config.round_number,
-            self.config.key_holder,
-            SERVER_ID,
-        )
-        data = PublicKeyMessage(header, self._key.public.n).encode()
-        self._advance(KeyHolderStage.PUBLISHED)
-        return data
+            data = PublicKeyMessage(header, key.public.n).encode()
+            self._advance(KeyHolderStage.PUBLISHED, _Published(key, session))
+            return data
 
-    def decrypt(self, data: bytes) -> bytes:
-        """Decrypt the aggregate in a PAILLIER_DECRYPTION_REQUEST; return PAILLIER_AGGREGATE.
+    def handle(self, data: bytes) -> bytes:
+        """Decrypt the aggregate of a PAILLIER_DECRYPTION_REQUEST; return PAILLIER_AGGREGATE.
 
-        Raises the MessageError family for a request from elsewhere, InvalidCiphertextError
-        for a ciphertext outside Z*_{n^2} or a wrong count, DecodeError if the plaintext
-        overflows its slots, StageError for a second request.
+        Refuses (and aborts): a request from elsewhere (the MessageError family), one
+        naming fewer than ``config.min_uploads`` contributors or clients outside the
+        round (TooFewContributorsError / UnknownClientError), a ciphertext outside
+        Z*_{n^2} (InvalidCiphertextError), a plaintext that overflows its slots
+        (DecodeError); a second request raises StageError.
         """
-        self._require(KeyHolderStage.PUBLISHED)
-        if self._key is None:  # unreachable after publish
-            raise StageError("no key pair")
-        config = self.config
-        request = DecryptionRequest.decode(data, max_count=config.ciphertexts)
-        _check_header(
-            request.header,
-            session=self._session,
-            round_number=config.round_number,
-            senders=(SERVER_ID,),
-            recipient=config.key_holder,
-        )
-        public = self._key.public
-        if request.width != public.ciphertext_bytes or request.count != config.ciphertexts:
-            raise InvalidCiphertextError("aggregate has the wrong ciphertext width or count")
-        values = request.values()
-        check_ciphertexts(values, public)
-        # One-shot from here: a second request, even after a failure below, is refused.
-        self._advance(KeyHolderStage.DONE)
-        plaintexts, self.worker_cpu_s = decrypt_many(self._key, values, workers=self._workers)
-        vector = unpack_slots(plaintexts, config.length, config.packing)
-        header = Header(
-            MessageType.PAILLIER_AGGREGATE,
-            self._session,
-            config.round_number,
-            config.key_holder,
-            SERVER_ID,
-        )
-        dtype = np.uint32 if config.quantization.k <= 32 else np.uint64
-        return AggregateMessage.from_vector(
-            header, vector.astype(dtype), config.quantization.k
-        ).encode()
+        with self._refusing():
+            self._require(KeyHolderStage.PUBLISHED)
+            published = self._record(_Published)
+            config = self.config
+            public = published.key.public
+            request = DecryptionRequest.decode(
+                data,
+                count=config.ciphertexts,
+                width=public.ciphertext_bytes,
+                max_contributors=len(config.clients),
+            )
+            _check_header(
+                request.header,
+                session=published.session,
+                round_number=config.round_number,
+                sender=SERVER_ID,
+                recipient=config.key_holder,
+            )
+            outsiders = set(request.contributors) - set(config.clients)
+            if outsiders:
+                raise UnknownClientError(f"clients {sorted(outsiders)} are not in the round")
+            if len(request.contributors) < config.minimum:
+                raise TooFewContributorsError(
+                    f"aggregate of {len(request.contributors)} uploads; at least "
+                    f"{config.minimum} are needed before anything is decrypted"
+                )
+            values = request.values()
+            check_ciphertexts(values, public)
+            # One-shot from here: a second request, even after a failure below, is refused.
+            self._advance(KeyHolderStage.DONE)
+            plaintexts = decrypt_many(published.key, values, workers=self._workers)
+            report(self._observer, self.id, "decrypt", Work.DECRYPTIONS, len(values))
+            vector = unpack_slots(plaintexts, config.length, config.packing)
+            header = Header(
+                MessageType.PAILLIER_AGGREGATE,
+                published.session,
+                config.round_number,
+                config.key_holder,
+                SERVER_ID,
+            )
+            dtype = mask_dtype(config.quantization.k)
+            return AggregateMessage.from_vector(
+                header, vector.astype(dtype), config.quantization.k
+            ).encode()
 
-    def abort(self) -> None:
-        """Forget the key pair: this session can never be decrypted."""
-        self._key = None
-        self._stage = KeyHolderStage.ABORTED
+    def save(self, *, key: bytes | None = None) -> bytes:
+        """The key holder's state as bytes. **It holds the private key** (p and q):
+        whoever reads it can decrypt every upload. Seal it with ``key`` (32 bytes)."""
+        header = StateHeader(
+            PartyKind.PAILLIER_KEY_HOLDER,
+            config_digest(self.config),
+            self.id,
+            self._lineage,
+            _HOLDER_ORDER.index(self.stage),
+        )
+        w = FieldWriter().u8(_HOLDER_ORDER.index(self.stage))
+        if self.stage is KeyHolderStage.START:
+            start = self._record(_HolderStart).key
+            w.u8(start is not None)
+            if start is not None:
+                _write_key(w, start)
+        elif self.stage is KeyHolderStage.PUBLISHED:
+            _write_key(w, self._record(_Published).key)
+        return encode_state(header, w.getvalue(), key=key, entropy=self._entropy)
+
+    @classmethod
+    def restore(
+        cls,
+        data: bytes,
+        config: PaillierConfig,
+        *,
+        key: bytes | None = None,
+        guard: RestoreGuard | None = None,
+        workers: int = 1,
+        entropy: Entropy = system_entropy,
+        observer: Observer | None = None,
+    ) -> KeyHolder:
+        """Rebuild a key holder from :meth:`save`'s bytes. Raises the StateError family."""
+        header, body = decode_state(
+            data,
+            kind=PartyKind.PAILLIER_KEY_HOLDER,
+            config_digest=config_digest(config),
+            client=config.key_holder,
+            key=key,
+            guard=guard,
+        )
+        try:
+            stage = _HOLDER_ORDER[require_int("stage", body.u8(), 0, 3, DecodeError)]
+            if _HOLDER_ORDER.index(stage) != header.step:
+                raise DecodeError("stage and step disagree")
+            record: object = None
+            if stage is KeyHolderStage.START:
+                record = _HolderStart(_read_key(body, config) if body.u8() else None)
+            elif stage is KeyHolderStage.PUBLISHED:
+                private = _read_key(body, config)
+                record = _Published(private, session_id(config, private.public))
+            body.done()
+        except (DecodeError, InvalidPublicKeyError) as exc:
+            raise body_error(DecodeError(str(exc))) from exc
+        holder = cls.__new__(cls)
+        Machine.__init__(holder, stage, record)
+        holder.config = config
+        holder._workers = require_int("workers", workers, 1, 1024)
+        holder._entropy = entropy
+        holder._observer = observer
+        holder._lineage = header.lineage
+        return holder
 
 
 # --- client ----------------------------------------------------------------------
@@ -228,75 +333,192 @@ class KeyHolder(_Machine):
 
 class ClientStage(enum.Enum):
     AWAIT_KEY = "await-key"
-    READY = "ready"  # key validated, encryption table built
     UPLOADED = "uploaded"
+    ABORTED = "aborted"
 
 
-class PaillierClient(_Machine):
-    """Encrypts one protected vector [w*q, w] under the validated public key, once."""
+_CLIENT_ORDER = list(ClientStage)
 
-    _TRANSITIONS: ClassVar[Mapping[enum.Enum, frozenset[enum.Enum]]] = {
-        ClientStage.AWAIT_KEY: frozenset({ClientStage.READY}),
-        ClientStage.READY: frozenset({ClientStage.UPLOADED}),
-    }
+
+class PaillierClient(Machine[ClientStage]):
+    """Encrypts its protected vector [w*q, w] under the validated public key, once.
+
+    Parameters
+    ----------
+    config: the round's parameters.
+    client_id: this client's id (one of ``config.clients``).
+    protected: the protected vector (``config.length`` unsigned values, each at most
+        w_max (2^b - 1), from :func:`secagg.weighting.encode_weighted`).
+    key, workers: for the key holder only (``client_id == config.key_holder``): a key
+        pair to reuse and the decryption processes.
+    entropy, observer: randomness (``os.urandom``) and an optional cost observer.
+
+    The key holder's :class:`PaillierClient` holds its :class:`KeyHolder` as
+    ``key_holder`` (None for every other client) and answers for it.
+    Raises InputError for a bad id or vector.
+    """
+
+    _TRANSITIONS: ClassVar = transitions(_CLIENT_ORDER[:2], ClientStage.ABORTED)
+    _ABORTED: ClassVar = ClientStage.ABORTED
 
     def __init__(
-        self, config: PaillierConfig, client_id: int, *, entropy: Entropy = system_entropy
+        self,
+        config: PaillierConfig,
+        client_id: int,
+        protected: npt.ArrayLike,
+        *,
+        key: PrivateKey | None = None,
+        workers: int = 1,
+        entropy: Entropy = system_entropy,
+        observer: Observer | None = None,
     ) -> None:
         if client_id not in config.clients:
-            raise InputError(f"client {client_id} is not in the round")
-        super().__init__(ClientStage.AWAIT_KEY)
+            raise InputError(f"client {client_id!r} is not in the round")
+        super().__init__(ClientStage.AWAIT_KEY, check_protected(config, protected))
         self.config = config
-        self.client_id = client_id
+        self._id = int(client_id)
         self._entropy = entropy
-        self._session = b""
-        self._public: PublicKey | None = None
-        self._encryptor: Encryptor | None = None
+        self._observer = observer
+        self._lineage = new_lineage(entropy)
+        self.key_holder: KeyHolder | None = None
+        if client_id == config.key_holder:
+            self.key_holder = KeyHolder(
+                config, key=key, workers=workers, entropy=entropy, observer=observer
+            )
+        elif key is not None:
+            raise InputError("only the key holder takes a key pair")
 
-    def receive_public_key(self, data: bytes) -> None:
-        """Validate the key holder's n and its session binding; precompute h_s's table.
+    @property
+    def id(self) -> int:
+        return self._id
 
-        Raises InvalidPublicKeyError, DecodeError or the MessageError family.
-        """
+    def start(self) -> bytes | None:
+        """The key holder's public key message; None for every other client."""
+        return self.key_holder.start() if self.key_holder is not None else None
+
+    def handle(self, data: bytes) -> bytes:
+        """Answer a PAILLIER_PUBLIC_KEY with this client's ciphertexts, or (key holder
+        only) a PAILLIER_DECRYPTION_REQUEST with the aggregate."""
+        with self._refusing():
+            kind = peek_header(data).type
+            if kind is MessageType.PAILLIER_DECRYPTION_REQUEST and self.key_holder is not None:
+                return self.key_holder.handle(data)
+            if kind is not MessageType.PAILLIER_PUBLIC_KEY:
+                raise UnexpectedMessageError(f"a client does not take {kind.name} messages")
+            return self._upload(data)
+
+    def _upload(self, data: bytes) -> bytes:
+        """Validate the key holder's n and its session binding; pack and encrypt."""
         self._require(ClientStage.AWAIT_KEY)
+        protected = self._record(np.ndarray)
         public, session = _accept_public_key(self.config, data)
-        self._encryptor = Encryptor(
+        config = self.config
+        encryptor = Encryptor(
             public,
-            mode=self.config.exponent,
-            expected_count=self.config.ciphertexts,
+            mode=config.exponent,
+            expected_count=config.ciphertexts,
             entropy=self._entropy,
         )
-        self._public, self._session = public, session
-        self._advance(ClientStage.READY)
-
-    def upload(self, protected: npt.NDArray[np.unsignedinteger]) -> bytes:
-        """Pack and encrypt ``protected`` (from :func:`secagg.weighting.encode_weighted`).
-
-        Raises InputError for a wrong length or a value beyond w_max (2^b - 1), which
-        could make the n_max-client sum overflow a slot.
-        """
-        self._require(ClientStage.READY)
-        if self._encryptor is None or self._public is None:  # unreachable in READY
-            raise StageError("no public key")
-        config = self.config
-        q = config.quantization
-        if protected.shape != (config.length,) or protected.dtype.kind != "u":
-            raise InputError(f"protected vector must be {config.length} unsigned values")
-        if protected.size and int(protected.max()) > q.max_weight * q.levels:
-            raise InputError("protected value beyond w_max (2^b - 1): outside the budget")
-        ciphertexts = self._encryptor.encrypt(pack_slots(protected, config.packing))
+        ciphertexts = encryptor.encrypt(pack_slots(protected, config.packing))
+        report(self._observer, self.id, "encrypt", Work.ENCRYPTIONS, len(ciphertexts))
         header = Header(
-            MessageType.PAILLIER_CIPHERTEXTS,
-            self._session,
-            config.round_number,
-            self.client_id,
-            SERVER_ID,
+            MessageType.PAILLIER_CIPHERTEXTS, session, config.round_number, self.id, SERVER_ID
         )
-        data = CiphertextsMessage.from_values(
-            header, ciphertexts, self._public.ciphertext_bytes
-        ).encode()
+        message = CiphertextsMessage.from_values(header, ciphertexts, public.ciphertext_bytes)
         self._advance(ClientStage.UPLOADED)
-        return data
+        return message.encode()
+
+    def abort(self) -> None:
+        super().abort()
+        if self.key_holder is not None:
+            self.key_holder.abort()
+
+    def save(self, *, key: bytes | None = None) -> bytes:
+        """The client's state as bytes: its input until it uploads, and the key holder's
+        state (**the private key**) for the key holder. Seal it with ``key`` (32 bytes)."""
+        header = StateHeader(
+            PartyKind.PAILLIER_CLIENT,
+            config_digest(self.config),
+            self.id,
+            self._lineage,
+            _CLIENT_ORDER.index(self.stage),
+        )
+        w = FieldWriter().u8(_CLIENT_ORDER.index(self.stage))
+        if self.stage is ClientStage.AWAIT_KEY:
+            protected = self._record(np.ndarray)
+            w.var(protected.astype(protected.dtype.newbyteorder("<"), copy=False).tobytes())
+        # The key holder's own state, unsealed inside this one (which is sealed if asked).
+        w.var(self.key_holder.save() if self.key_holder is not None else b"")
+        return encode_state(header, w.getvalue(), key=key, entropy=self._entropy)
+
+    @classmethod
+    def restore(
+        cls,
+        data: bytes,
+        config: PaillierConfig,
+        *,
+        client_id: int | None = None,
+        key: bytes | None = None,
+        guard: RestoreGuard | None = None,
+        workers: int = 1,
+        entropy: Entropy = system_entropy,
+        observer: Observer | None = None,
+    ) -> PaillierClient:
+        """Rebuild a client from :meth:`save`'s bytes. Raises the StateError family."""
+        header, body = decode_state(
+            data,
+            kind=PartyKind.PAILLIER_CLIENT,
+            config_digest=config_digest(config),
+            client=client_id,
+            key=key,
+            guard=guard,
+        )
+        if header.client not in config.clients:
+            raise StateIntegrityError("saved client is not in the round")
+        try:
+            stage = _CLIENT_ORDER[require_int("stage", body.u8(), 0, 2, DecodeError)]
+            if _CLIENT_ORDER.index(stage) != header.step:
+                raise DecodeError("stage and step disagree")
+            record: object = None
+            if stage is ClientStage.AWAIT_KEY:
+                dtype = np.dtype(mask_dtype(config.quantization.k))
+                raw = body.var(config.length * dtype.itemsize)
+                vector = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype)
+                record = check_protected(config, vector)
+            holder_state = body.var(len(data))
+            body.done()
+        except (DecodeError, InputError) as exc:
+            raise body_error(DecodeError(str(exc))) from exc
+        client = cls.__new__(cls)
+        Machine.__init__(client, stage, record)
+        client.config = config
+        client._id = header.client
+        client._entropy = entropy
+        client._observer = observer
+        client._lineage = header.lineage
+        client.key_holder = None
+        if header.client == config.key_holder:
+            if not holder_state:
+                raise StateIntegrityError("the key holder's saved state is missing")
+            client.key_holder = KeyHolder.restore(
+                holder_state, config, workers=workers, entropy=entropy, observer=observer
+            )
+        elif holder_state:
+            raise StateIntegrityError("a key holder state saved for another client")
+        return client
+
+
+def check_protected(config: PaillierConfig, protected: npt.ArrayLike) -> Vector:
+    """The protected vector, checked: ``config.length`` unsigned values, each at most
+    w_max (2^b - 1), so the sum of n_max uploads never overflows a slot. Raises
+    InputError."""
+    vector = np.asarray(protected)
+    q = config.quantization
+    if vector.shape != (config.length,) or vector.dtype.kind != "u":
+        raise InputError(f"protected vector must be {config.length} unsigned values")
+    if vector.size and int(vector.max()) > q.max_weight * q.levels:
+        raise InputError("protected value beyond w_max (2^b - 1): outside the budget")
+    return vector
 
 
 # --- server ----------------------------------------------------------------------
@@ -310,155 +532,251 @@ class ServerStage(enum.Enum):
     ABORTED = "aborted"
 
 
-class PaillierServer(_Machine):
-    """Relays the key, multiplies uploads into the running product mod n^2, asks for one
-    decryption. Holds no private key.
+_SERVER_ORDER = list(ServerStage)
 
-    Duplicates: a second upload from a client that already uploaded raises
-    DuplicateMessageError and the client counts as dropped: its first upload is divided
-    back out (it is multiplied into a separate product that is inverted once at close)
-    so it is neither double counted nor half counted. To do so the server keeps each
-    accepted upload's bytes until the stage closes (one upload's size per client).
+
+@dataclass(eq=False)
+class _Collecting:
+    public: PublicKey
+    session: bytes
+    product: list[gmpy2.mpz] = field(default_factory=list)
+    removed: list[gmpy2.mpz] = field(default_factory=list)  # first uploads of duplicates
+    uploaded: set[int] = field(default_factory=set)
+    retained: dict[int, CiphertextsMessage] = field(default_factory=dict)  # until close
+    dropped: set[int] = field(default_factory=set)
+
+    @property
+    def survivors(self) -> tuple[int, ...]:
+        return tuple(sorted(self.uploaded - self.dropped))
+
+
+@dataclass(eq=False)
+class _AwaitKey:
+    message: bytes | None = None  # the key holder's PAILLIER_PUBLIC_KEY, once accepted
+
+
+@dataclass(eq=False)
+class _Decrypting:
+    session: bytes
+    survivors: tuple[int, ...]
+    aggregate: Vector | None = None
+
+
+class PaillierServer(Machine[ServerStage]):
+    """Relays the key, multiplies uploads into the running product mod n^2, asks for one
+    decryption of at least ``config.min_uploads`` uploads. Holds no private key.
+
+    Duplicates: an exact copy of an accepted upload is refused and changes nothing. A
+    second, *different* upload from one client raises DuplicateMessageError and the
+    client counts as dropped: its first upload is divided back out (it is multiplied
+    into a separate product that is inverted once at close) so it is neither double
+    counted nor half counted. To do so the server keeps each accepted upload's bytes
+    until the stage closes (one upload's size per client).
     """
 
-    _TRANSITIONS: ClassVar[Mapping[enum.Enum, frozenset[enum.Enum]]] = {
-        ServerStage.AWAIT_KEY: frozenset({ServerStage.COLLECTING, ServerStage.ABORTED}),
-        ServerStage.COLLECTING: frozenset({ServerStage.DECRYPTING, ServerStage.ABORTED}),
-        ServerStage.DECRYPTING: frozenset({ServerStage.DONE, ServerStage.ABORTED}),
-    }
+    _TRANSITIONS: ClassVar = transitions(_SERVER_ORDER[:4], ServerStage.ABORTED)
+    _ABORTED: ClassVar = ServerStage.ABORTED
 
     def __init__(self, config: PaillierConfig) -> None:
-        super().__init__(ServerStage.AWAIT_KEY)
+        super().__init__(ServerStage.AWAIT_KEY, _AwaitKey())
         self.config = config
-        self._public: PublicKey | None = None
-        self._session = b""
-        self._product: list[gmpy2.mpz] = []
-        self._removed: list[gmpy2.mpz] = []
-        self._uploaded: set[int] = set()
-        self._retained: dict[int, CiphertextsMessage] = {}  # until the stage closes
-        self._dropped: set[int] = set()
+
+    @property
+    def finished(self) -> bool:
+        return self.stage in (ServerStage.DONE, ServerStage.ABORTED)
 
     @property
     def survivors(self) -> tuple[int, ...]:
         """Client ids whose upload is in the product (increasing)."""
-        return tuple(sorted(self._uploaded - self._dropped))
+        if self.stage is ServerStage.COLLECTING:
+            return self._record(_Collecting).survivors
+        if self.stage is ServerStage.DECRYPTING:
+            return self._record(_Decrypting).survivors
+        if self.stage is ServerStage.DONE:
+            return self._record(Outcome).survivors
+        return ()
 
     @property
-    def session(self) -> bytes:
-        return self._session
+    def result(self) -> Outcome:
+        """The survivors' sum [sum w*q, sum w] once DONE. Raises StageError before."""
+        self._require(ServerStage.DONE)
+        return self._record(Outcome)
 
-    def receive_public_key(self, data: bytes) -> bytes:
-        """Validate the key holder's message; return the bytes to forward to every client."""
-        self._require(ServerStage.AWAIT_KEY)
-        self._public, self._session = _accept_public_key(self.config, data)
-        self._advance(ServerStage.COLLECTING)
-        return data
+    def _fail(self, reason: str) -> NoReturn:
+        self.abort()
+        raise AbortError(reason)
 
-    def receive_upload(self, data: bytes) -> None:
-        """Validate one client's ciphertexts and multiply them into the product.
+    # -- receiving ----------------------------------------------------------------
 
-        Raises DecodeError, SessionMismatchError, UnknownClientError, MisaddressedMessageError,
-        InvalidCiphertextError (wrong count or width, c outside Z*_{n^2}) with no state
-        change, or DuplicateMessageError after removing that client's first upload.
+    def receive(self, sender: int, data: bytes) -> None:
+        """Check one message from the transport-authenticated ``sender``: the key
+        holder's public key, a client's upload, or the key holder's aggregate.
+
+        Raises the MessageError family, InvalidPublicKeyError or InvalidCiphertextError
+        with no state change, except a second, different upload (DuplicateMessageError
+        after removing that client's first upload). StageError when nothing is expected.
         """
-        self._require(ServerStage.COLLECTING)
-        public = self._public
-        if public is None:  # unreachable while collecting
-            raise StageError("no public key")
-        config = self.config
-        message = CiphertextsMessage.decode(data, max_count=config.ciphertexts)
-        sender = message.header.sender
+        if isinstance(sender, bool) or not isinstance(sender, int):
+            raise UnknownClientError(f"sender {sender!r} is not a client id")
+        stage = self.stage
+        if stage is ServerStage.AWAIT_KEY:
+            self._receive_key(sender, data)
+        elif stage is ServerStage.COLLECTING:
+            self._receive_upload(sender, data)
+        elif stage is ServerStage.DECRYPTING:
+            self._receive_aggregate(sender, data)
+        else:
+            raise StageError(f"server is {stage.value}: no message expected")
+
+    def _receive_key(self, sender: int, data: bytes) -> None:
+        awaiting = self._record(_AwaitKey)
+        if sender != self.config.key_holder:
+            raise UnknownClientError(f"client {sender} is not the key holder", sender=sender)
+        if awaiting.message is not None:
+            raise DuplicateMessageError("the key holder's key arrived already", sender=sender)
+        _accept_public_key(self.config, data)
+        awaiting.message = bytes(data)
+
+    def _receive_upload(self, sender: int, data: bytes) -> None:
+        collecting = self._record(_Collecting)
+        config, public = self.config, collecting.public
+        if sender not in config.clients:
+            raise UnknownClientError(f"client {sender} is not in the round", sender=sender)
+        message = CiphertextsMessage.decode(
+            data, count=config.ciphertexts, width=public.ciphertext_bytes
+        )
         _check_header(
             message.header,
-            session=self._session,
+            session=collecting.session,
             round_number=config.round_number,
-            senders=config.clients,
+            sender=sender,
             recipient=SERVER_ID,
         )
-        if sender in self._uploaded:
-            if sender not in self._dropped:
-                self._remove(self._retained.pop(sender))
-                self._dropped.add(sender)
+        if sender in collecting.uploaded:
+            first = collecting.retained.get(sender)
+            if first is not None and first.blob == message.blob:
+                raise DuplicateMessageError(f"copy of client {sender}'s upload", sender=sender)
+            if sender not in collecting.dropped:
+                if first is not None:
+                    collecting.removed = _multiply(collecting.removed, first.values(), public)
+                collecting.retained.pop(sender, None)
+                collecting.dropped.add(sender)
             raise DuplicateMessageError(
                 f"second upload from client {sender}: it now counts as dropped", sender=sender
             )
-        if message.width != public.ciphertext_bytes or message.count != config.ciphertexts:
-            raise InvalidCiphertextError(
-                f"upload of {message.count} x {message.width} bytes; expected "
-                f"{config.ciphertexts} x {public.ciphertext_bytes}"
-            )
         values = message.values()
         check_ciphertexts(values, public)
-        n2 = public.n_square
-        if self._product:
-            self._product = [a * c % n2 for a, c in zip(self._product, values, strict=True)]
-        else:
-            self._product = values
-        self._uploaded.add(sender)
-        self._retained[sender] = message
+        collecting.product = _multiply(collecting.product, values, public)
+        collecting.uploaded.add(sender)
+        collecting.retained[sender] = message
 
-    def _remove(self, message: CiphertextsMessage) -> None:
-        if self._public is None:
-            raise StageError("no public key")
-        n2 = self._public.n_square
-        values = message.values()
-        if self._removed:
-            self._removed = [a * c % n2 for a, c in zip(self._removed, values, strict=True)]
-        else:
-            self._removed = values
+    def _receive_aggregate(self, sender: int, data: bytes) -> None:
+        decrypting = self._record(_Decrypting)
+        config = self.config
+        if sender != config.key_holder:
+            raise UnknownClientError(f"client {sender} is not the key holder", sender=sender)
+        if decrypting.aggregate is not None:
+            raise DuplicateMessageError("the aggregate arrived already", sender=sender)
+        message = AggregateMessage.decode(
+            data, length=config.length, slot_bits=config.quantization.k
+        )
+        _check_header(
+            message.header,
+            session=decrypting.session,
+            round_number=config.round_number,
+            sender=config.key_holder,
+            recipient=SERVER_ID,
+        )
+        decrypting.aggregate = message.vector()
 
-    def close_uploads(self) -> bytes:
-        """End collection; return the PAILLIER_DECRYPTION_REQUEST for the key holder.
+    # -- what the stage waits for ---------------------------------------------------
 
-        Raises AbortError (and aborts) if no client's upload survived.
+    def waiting(self) -> Waiting:
+        stage, holder = self.stage, self.config.key_holder
+        if stage is ServerStage.AWAIT_KEY:
+            return _one(stage.value, holder, self._record(_AwaitKey).message is not None)
+        if stage is ServerStage.COLLECTING:
+            collecting = self._record(_Collecting)
+            done = frozenset(collecting.uploaded)
+            have = len(collecting.survivors)
+            needed = max(0, self.config.minimum - have)
+            pending = frozenset(self.config.clients) - done
+            return Waiting(stage.value, pending, done, needed, needed == 0)
+        if stage is ServerStage.DECRYPTING:
+            return _one(stage.value, holder, self._record(_Decrypting).aggregate is not None)
+        return Waiting(stage.value, frozenset(), frozenset(), 0, False)
+
+    # -- closing ------------------------------------------------------------------
+
+    def close(self) -> dict[int, bytes]:
+        """End the current stage: forward the key to every client; send the aggregate
+        ciphertexts to the key holder; or finish with the key holder's aggregate.
+
+        Raises AbortError (and aborts) when the key never came, fewer than
+        ``config.min_uploads`` uploads survived, or the aggregate never came.
         """
-        self._require(ServerStage.COLLECTING)
-        public = self._public
-        if public is None:
-            raise StageError("no public key")
-        if not self.survivors:
-            self.abort()
-            raise AbortError("no upload survived: nothing to decrypt")
+        stage = self.stage
+        if stage is ServerStage.AWAIT_KEY:
+            key_message = self._record(_AwaitKey).message
+            if key_message is None:
+                self._fail("the key holder published no key: nothing can be encrypted")
+            public, session = _accept_public_key(self.config, key_message)
+            self._advance(ServerStage.COLLECTING, _Collecting(public, session))
+            return {cid: key_message for cid in self.config.clients}
+        if stage is ServerStage.COLLECTING:
+            return {self.config.key_holder: self._close_uploads()}
+        if stage is ServerStage.DECRYPTING:
+            decrypting = self._record(_Decrypting)
+            if decrypting.aggregate is None:
+                self._fail("the key holder vanished before decrypting; the round is aborted")
+            dropped = tuple(c for c in self.config.clients if c not in decrypting.survivors)
+            self._advance(
+                ServerStage.DONE, Outcome(decrypting.aggregate, decrypting.survivors, dropped)
+            )
+            return {}
+        raise StageError(f"server is {stage.value}: nothing to close")
+
+    def _close_uploads(self) -> bytes:
+        collecting = self._record(_Collecting)
+        survivors = collecting.survivors
+        if len(survivors) < self.config.minimum:
+            self._fail(
+                f"{len(survivors)} uploads survived; decrypting needs {self.config.minimum}"
+            )
+        public = collecting.public
         n2 = public.n_square
-        product = self._product
-        if self._removed:
+        product = collecting.product
+        if collecting.removed:
             product = [
-                a * gmpy2.invert(r, n2) % n2 for a, r in zip(product, self._removed, strict=True)
+                a * gmpy2.invert(r, n2) % n2
+                for a, r in zip(product, collecting.removed, strict=True)
             ]
         header = Header(
             MessageType.PAILLIER_DECRYPTION_REQUEST,
-            self._session,
+            collecting.session,
             self.config.round_number,
             SERVER_ID,
             self.config.key_holder,
         )
-        data = DecryptionRequest.from_values(header, product, public.ciphertext_bytes).encode()
-        # Uploads were kept only to undo duplicates; the stage is closed, so drop them.
-        self._retained.clear()
-        self._product, self._removed = [], []
-        self._advance(ServerStage.DECRYPTING)
+        data = DecryptionRequest.from_values(
+            header, survivors, product, public.ciphertext_bytes
+        ).encode()
+        # Uploads were kept only to undo duplicates; the record goes with the stage.
+        self._advance(ServerStage.DECRYPTING, _Decrypting(collecting.session, survivors))
         return data
 
-    def receive_aggregate(self, data: bytes) -> npt.NDArray[np.unsignedinteger]:
-        """Check the key holder's PAILLIER_AGGREGATE; return the survivors' sum [sum w*q, sum w]."""
-        self._require(ServerStage.DECRYPTING)
-        config = self.config
-        message = AggregateMessage.decode(data)
-        _check_header(
-            message.header,
-            session=self._session,
-            round_number=config.round_number,
-            senders=(config.key_holder,),
-            recipient=SERVER_ID,
-        )
-        if message.length != config.length or message.slot_bits != config.quantization.k:
-            raise InvalidCiphertextError("aggregate has the wrong length or slot width")
-        vector = message.vector()
-        self._advance(ServerStage.DONE)
-        return vector
 
-    def abort(self) -> None:
-        """Abort the round: nothing is (or will be) decrypted through this server."""
-        self._product, self._removed = [], []
-        self._retained.clear()
-        self._stage = ServerStage.ABORTED
+def _multiply(acc: list[gmpy2.mpz], values: list[gmpy2.mpz], public: PublicKey) -> list[gmpy2.mpz]:
+    """The element-wise product mod n^2 (``values`` itself when ``acc`` is empty)."""
+    if not acc:
+        return values
+    n2 = public.n_square
+    return [a * c % n2 for a, c in zip(acc, values, strict=True)]
+
+
+def _one(stage: str, client: int, received: bool) -> Waiting:
+    """A stage that waits for one message from one client."""
+    got = frozenset({client}) if received else frozenset()
+    pending = frozenset() if received else frozenset({client})
+    return Waiting(stage, pending, got, 0 if received else 1, received)
+

@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 
 from secagg.codec import MAX_ID, SERVER_ID, check_ids
 from secagg.errors import ConfigurationError, DecodeError
+from secagg.masking.config import minimum_sum_size
 from secagg.paillier.djn import ExponentMode
 from secagg.paillier.keys import PRODUCTION_KEY_BITS, PublicKey
 from secagg.paillier.packing import PackingConfig
 from secagg.quantize import QuantizationConfig
-from secagg.weighting import protected_length
+from secagg.validation import require_int
+from secagg.weighting import WEIGHT_SLOTS, protected_length
 
-SESSION_LABEL = b"secagg/v1/paillier-session\x00"
+SESSION_LABEL = b"secagg/v3/paillier-session\x00"
 
 
 @dataclass(frozen=True)
@@ -32,14 +34,19 @@ class PaillierConfig:
     round_number: u32 round counter, bound into the session id.
     dim: coordinates of one update (the protected vector has ``dim + 1`` elements).
     quantization: clip, bits and the n_max / w_max budget; its k is the slot width.
-    clients: the ids (nonzero, increasing) of the clients invited to the round.
+    clients: the ids (nonzero, increasing) of the clients invited to the round, at
+        least 2.
     key_holder: the client that generates the key pair and decrypts the aggregate.
     key_bits: |n|, 2048 (default) or 3072.
     exponent: DJN exponent length (see :class:`~secagg.paillier.djn.ExponentMode`).
+    min_uploads: the fewest uploads an aggregate may hold to be decrypted; None picks
+        the masking protocols' guarantee for this cohort size
+        (:func:`~secagg.masking.config.minimum_sum_size`, at least 2). A smaller value
+        is refused: one client's update must never be decrypted on its own.
     allowed_key_bits: key sizes accepted; only tests pass anything but (2048, 3072).
 
-    Raises ConfigurationError for inconsistent fields and BitBudgetError when no slot
-    fits below n or more clients are invited than the budget's n_max.
+    Raises ConfigurationError for inconsistent or unencodable fields and BitBudgetError
+    when no slot fits below n or more clients are invited than the budget's n_max.
     """
 
     round_number: int
@@ -49,21 +56,42 @@ class PaillierConfig:
     key_holder: int = 1
     key_bits: int = 2048
     exponent: ExponentMode = ExponentMode.HALF
+    min_uploads: int | None = None
     allowed_key_bits: tuple[int, ...] = field(default=PRODUCTION_KEY_BITS, compare=False)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.round_number <= MAX_ID:
-            raise ConfigurationError("round number outside u32")
-        if not 1 <= self.dim < 2**32 - 1:
-            raise ConfigurationError("dim must be in 1..2^32-2")
-        if not self.clients:
-            raise ConfigurationError("a round needs at least one client")
+        require_int("round_number", self.round_number, 0, MAX_ID)
+        require_int("dim", self.dim, 1, MAX_ID - WEIGHT_SLOTS)
+        if not isinstance(self.quantization, QuantizationConfig):
+            raise ConfigurationError("quantization must be a QuantizationConfig")
+        if not isinstance(self.clients, tuple):
+            raise ConfigurationError("clients must be a tuple of client ids")
+        for cid in self.clients:
+            require_int("client id", cid, 1, MAX_ID)
+        if len(self.clients) < 2:
+            raise ConfigurationError(
+                "a Paillier round needs at least 2 clients: one client's aggregate is its input"
+            )
         try:
             check_ids(self.clients)
         except DecodeError as exc:
             raise ConfigurationError(str(exc)) from exc
-        if self.clients[-1] > MAX_ID:
-            raise ConfigurationError("client id outside u32")
+        floor = max(2, minimum_sum_size(len(self.clients)))
+        if self.min_uploads is None:
+            object.__setattr__(self, "min_uploads", floor)
+        elif require_int("min_uploads", self.min_uploads, 2, len(self.clients)) < floor:
+            raise ConfigurationError(
+                f"min_uploads {self.min_uploads} is below {floor}, the fewest inputs a "
+                f"masking round of {len(self.clients)} clients ever reveals a sum of"
+            )
+        if self.minimum > len(self.clients):
+            raise ConfigurationError(
+                f"{len(self.clients)} clients cannot reach min_uploads {self.minimum}"
+            )
+        if not isinstance(self.exponent, ExponentMode):
+            raise ConfigurationError(f"exponent must be an ExponentMode, got {self.exponent!r}")
+        require_int("key_holder", self.key_holder, 0, MAX_ID)
+        require_int("key_bits", self.key_bits, 1, 1 << 16)
         if len(self.clients) > self.quantization.max_clients:
             raise ConfigurationError(
                 f"{len(self.clients)} clients exceed the budget's n_max "
@@ -74,6 +102,13 @@ class PaillierConfig:
         if self.key_bits not in self.allowed_key_bits or self.key_bits % 16:
             raise ConfigurationError(f"key size {self.key_bits} not in {self.allowed_key_bits}")
         self.packing  # noqa: B018 - raises BitBudgetError now rather than later
+
+    @property
+    def minimum(self) -> int:
+        """The fewest uploads an aggregate must hold to be decrypted."""
+        if self.min_uploads is None:  # unreachable: __post_init__ sets it
+            raise ConfigurationError("min_uploads unset")
+        return self.min_uploads
 
     @property
     def packing(self) -> PackingConfig:
@@ -94,7 +129,7 @@ class PaillierConfig:
         q = self.quantization
         parts = [
             struct.pack(
-                ">IIdBIIBIIB",
+                ">IIdBIIBIIBI",
                 self.round_number,
                 self.dim,
                 q.clip,
@@ -105,11 +140,17 @@ class PaillierConfig:
                 self.key_holder,
                 self.key_bits,
                 int(self.exponent),
+                self.minimum,
             ),
             struct.pack(">I", len(self.clients)),
             b"".join(struct.pack(">I", c) for c in self.clients),
         ]
         return b"".join(parts)
+
+
+def config_digest(config: PaillierConfig) -> bytes:
+    """SHA-256 of the configuration alone (binds saved client states to it)."""
+    return hashlib.sha256(b"secagg/v3/paillier-config" + config.encode()).digest()
 
 
 def session_id(config: PaillierConfig, public: PublicKey) -> bytes:

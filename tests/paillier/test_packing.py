@@ -24,26 +24,26 @@ from secagg.quantize import QuantizationConfig
 @given(
     slot_bits=st.integers(1, 64),
     length=st.integers(1, 300),
-    modulus_bits=st.sampled_from([128, 2048, 3072]),
+    key_bits=st.sampled_from([128, 2048, 3072]),
     data=st.data(),
 )
-def test_round_trip(slot_bits: int, length: int, modulus_bits: int, data: st.DataObject) -> None:
-    config = PackingConfig(slot_bits=slot_bits, modulus_bits=modulus_bits)
+def test_round_trip(slot_bits: int, length: int, key_bits: int, data: st.DataObject) -> None:
+    config = PackingConfig(slot_bits=slot_bits, key_bits=key_bits)
     values = np.array(
         data.draw(st.lists(st.integers(0, 2**slot_bits - 1), min_size=length, max_size=length)),
         dtype=np.uint64,
     )
     plaintexts = pack_slots(values, config)
     assert len(plaintexts) == config.plaintexts(length)
-    assert all(0 <= m < 2 ** (modulus_bits - 1) for m in plaintexts)
+    assert all(0 <= m < 2 ** (key_bits - 1) for m in plaintexts)
     # slot i of plaintext j is bits [i k, (i + 1) k)
     assert plaintexts[0] & (2**slot_bits - 1) == int(values[0])
     np.testing.assert_array_equal(unpack_slots(plaintexts, length, config), values)
 
 
 def test_slots_per_plaintext() -> None:
-    assert PackingConfig(slot_bits=23, modulus_bits=2048).slots == 89  # 89 * 23 = 2047
-    assert PackingConfig(slot_bits=20, modulus_bits=2048).slots == 102
+    assert PackingConfig(slot_bits=23, key_bits=2048).slots == 89  # 89 * 23 = 2047
+    assert PackingConfig(slot_bits=20, key_bits=2048).slots == 102
 
 
 def test_max_value_in_every_slot_with_n_max_clients(key: PrivateKey) -> None:
@@ -72,7 +72,7 @@ def test_max_value_in_every_slot_with_n_max_clients(key: PrivateKey) -> None:
 
 
 def test_overflowing_sum_is_detected() -> None:
-    config = PackingConfig(slot_bits=8, modulus_bits=2048)
+    config = PackingConfig(slot_bits=8, key_bits=2048)
     plaintexts = [1 << (config.slots * 8)]  # a carry out of the last slot
     with pytest.raises(DecodeError):
         unpack_slots(plaintexts, config.slots, config)
@@ -86,11 +86,11 @@ def test_value_too_wide_for_its_slot() -> None:
 
 
 @pytest.mark.parametrize(
-    ("slot_bits", "modulus_bits"), [(2048, 2048), (64, 64), (0, 2048), (65, 2048)]
+    ("slot_bits", "key_bits"), [(2048, 2048), (64, 64), (0, 2048), (65, 2048)]
 )
-def test_impossible_packing_budget(slot_bits: int, modulus_bits: int) -> None:
+def test_impossible_packing_budget(slot_bits: int, key_bits: int) -> None:
     with pytest.raises(BitBudgetError):
-        PackingConfig(slot_bits=slot_bits, modulus_bits=modulus_bits)
+        PackingConfig(slot_bits=slot_bits, key_bits=key_bits)
 
 
 def test_impossible_quantization_budgets() -> None:

@@ -1,0 +1,421 @@
+"""The aggregator interface: the clients' updates in, their weighted mean and costs out.
+
+An aggregator has one method, :meth:`Aggregator.aggregate`. Give it one flat update per
+client (numpy arrays or torch tensors), one positive integer weight per client (its
+local sample count, for FedAvg) and which clients dropped at which protocol stage; get
+back the weighted mean of the clients whose input counts and the round's metrics.
+
+- :class:`PlainAggregator` computes the weighted mean in float64 with no protection:
+  the reference every secure backend is measured against.
+- :class:`SecureAggregator` runs one round of SecAgg, SecAgg+ or packed Paillier through
+  :func:`secagg.simulation.run_round` (in-process simulation of all parties).
+
+This module needs numpy only: a torch tensor is accepted through its ``detach()``
+(duck-typed), so ``pip install secagg`` is enough for any FL loop.
+
+Both refuse NaN or Inf: a client whose update is not finite is excluded from the round
+with a logged reason and counted as dropped before upload, as a real client that checks
+its own update would do; the other clients aggregate as usual.
+
+Notes
+-----
+Cost: the secure backends quantize every coordinate to ``bits`` bits after clipping it
+to ``[-clip, clip]``; the mean they return differs from the plain mean by at most
+``quantization_error_bound`` per coordinate for unclipped values. Clipping is a real
+change to the update (like gradient clipping): choose ``clip`` above the largest
+update coordinate, and watch ``metrics.clipped``.
+
+Privacy: the server of the secure backends learns the sum of the counted clients' w*x
+and their total weight, nothing individual. The diagnostics ``plain_ms`` and
+``max_error_vs_plain`` are computed here from the clear updates because this is a
+simulation; a real deployment has no such view.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from secagg.errors import AbortError, ConfigurationError, InputError
+from secagg.primitives.entropy import Entropy, system_entropy
+from secagg.quantize import QuantizationConfig, quantization_error_bound
+from secagg.result import Backend, DropStage
+from secagg.simulation import run_round
+from secagg.weighting import check_weights
+
+log = logging.getLogger(__name__)
+
+BACKENDS = tuple(b.value for b in Backend)
+
+# A client that vanished at one of these stages never uploaded its input.
+_BEFORE_UPLOAD = frozenset({DropStage.ADVERTISE_KEYS, DropStage.SHARE_KEYS, DropStage.MASKED_INPUT})
+
+
+@dataclass(frozen=True)
+class AggregationMetrics:
+    """What one aggregation cost. Times are CPU milliseconds, sizes bytes."""
+
+    backend: str
+    clients: int  # updates given
+    survivors: int  # clients whose input is in the mean
+    dropped: tuple[int, ...]  # positions that dropped, excluded ones included
+    excluded: Mapping[int, str]  # position -> why it was excluded (NaN/Inf)
+    client_crypto_ms: float = 0.0  # median over participating clients
+    client_crypto_ms_max: float = 0.0
+    server_crypto_ms: float = 0.0
+    keyholder_crypto_ms: float = 0.0  # Paillier decryption; 0 for the other backends
+    bytes_up_per_client: float = 0.0
+    plain_ms: float = 0.0  # the plain float64 weighted mean of the same counted updates
+    clipped: int = 0  # coordinates of counted updates beyond +-clip
+    max_abs_update: float = 0.0  # largest |coordinate| over counted updates
+    quantization_bound: float = 0.0  # per-coordinate bound on |secure - clipped plain|
+    max_error_vs_plain: float = 0.0  # max |mean - plain mean| (simulation diagnostic)
+
+    @property
+    def crypto_ms(self) -> float:
+        """The round's crypto time on its critical path: one client (clients run in
+        parallel), the server and the key holder."""
+        return self.client_crypto_ms + self.server_crypto_ms + self.keyholder_crypto_ms
+
+    @property
+    def overhead(self) -> float:
+        """Crypto time over the plain aggregation time of the same updates (1.0 for plain)."""
+        if self.backend == "plain":
+            return 1.0
+        return self.crypto_ms / self.plain_ms if self.plain_ms > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class AggregationResult:
+    """The weighted mean of the counted clients, and what it cost."""
+
+    mean: npt.NDArray[np.float64]
+    total_weight: int
+    survivors: tuple[int, ...]  # positions into the updates given, sorted
+    metrics: AggregationMetrics = field(repr=False)
+
+
+@runtime_checkable
+class Aggregator(Protocol):
+    """Anything with this method can aggregate a FedAvg round."""
+
+    name: str
+
+    def aggregate(
+        self,
+        updates: Sequence[Any],
+        weights: Sequence[int],
+        *,
+        dropouts: Mapping[int, DropStage | str] | None = None,
+        round_number: int = 0,
+    ) -> AggregationResult:
+        """Return the weighted mean of ``updates`` over the clients that did not drop.
+
+        Parameters
+        ----------
+        updates: one 1-D float vector per client, all of one length (numpy array or
+            torch tensor; see :func:`fl.flatten` to make one from a model).
+        weights: one positive integer per client, e.g. its local sample count.
+        dropouts: position -> the stage at which that client vanished. A client
+            dropped at ``DropStage.UNMASKING`` had uploaded already: its input counts.
+        round_number: bound into the secure protocols' session.
+
+        Raises AbortError when too few clients survive; InputError (WeightError for
+        weights) for malformed updates or weights.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    arrays: list[npt.NDArray[np.floating]]
+    weights: list[int]
+    drops: dict[int, DropStage]
+    excluded: dict[int, str]
+
+    def counted(self) -> list[int]:
+        return [i for i in range(len(self.arrays)) if self.drops.get(i) not in _BEFORE_UPLOAD]
+
+
+def _to_numpy(update: Any) -> npt.NDArray[np.floating]:
+    # Duck-typed so this module never needs torch: a tensor has detach().
+    if hasattr(update, "detach"):
+        update = update.detach().cpu().numpy()
+    arr = np.asarray(update)
+    if arr.dtype.kind != "f":
+        raise InputError(f"updates must hold floats, got {arr.dtype}")
+    return arr
+
+
+def _prepare(
+    updates: Sequence[Any],
+    weights: Sequence[int],
+    dropouts: Mapping[int, DropStage | str] | None,
+    round_number: int,
+) -> _Prepared:
+    arrays = [_to_numpy(u) for u in updates]
+    if not arrays:
+        raise InputError("no updates given")
+    if any(a.ndim != 1 or a.shape != arrays[0].shape or a.size == 0 for a in arrays):
+        raise InputError("updates must be non-empty 1-D vectors of one length (see fl.flatten)")
+    if len(weights) != len(arrays):
+        raise InputError(f"{len(arrays)} updates but {len(weights)} weights")
+    w = check_weights(weights)
+    drops: dict[int, DropStage] = {}
+    for i, stage in (dropouts or {}).items():
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < len(arrays):
+            raise InputError(f"dropout position {i!r} does not index the updates")
+        try:
+            drops[int(i)] = DropStage(stage)
+        except ValueError:
+            raise InputError(f"unknown dropout stage {stage!r}") from None
+    excluded: dict[int, str] = {}
+    for i, a in enumerate(arrays):
+        if drops.get(i) in _BEFORE_UPLOAD:
+            continue  # never uploaded: nothing to check
+        bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+        if bad:
+            reason = f"update holds {bad} NaN/Inf value{'s' if bad > 1 else ''}"
+            log.warning("round %d: client %d excluded: %s", round_number, i, reason)
+            excluded[i] = reason
+            # The client refuses to upload a corrupt update: it drops before upload.
+            # Its slot carries zeros, which no protocol step will read.
+            drops[i] = DropStage.MASKED_INPUT
+            arrays[i] = np.zeros_like(a)
+    return _Prepared(arrays, w, drops, excluded)
+
+
+def _weighted_mean(
+    arrays: Sequence[npt.NDArray[np.floating]], weights: Sequence[int], idx: Sequence[int]
+) -> npt.NDArray[np.float64]:
+    total = np.zeros(arrays[0].shape, dtype=np.float64)
+    for i in idx:
+        total += weights[i] * arrays[i].astype(np.float64)
+    total /= sum(weights[i] for i in idx)
+    return total
+
+
+def _timed_plain_mean(
+    arrays: Sequence[npt.NDArray[np.floating]], weights: Sequence[int], idx: Sequence[int]
+) -> tuple[npt.NDArray[np.float64], float]:
+    """The plain weighted mean and its CPU time in ms (best of 3: it is short and noisy)."""
+    best = float("inf")
+    mean = np.zeros(0)
+    for _ in range(3):
+        start = time.thread_time_ns()
+        mean = _weighted_mean(arrays, weights, idx)
+        best = min(best, (time.thread_time_ns() - start) / 1e6)
+    return mean, best
+
+
+class PlainAggregator:
+    """The unprotected reference: the float64 weighted mean of the counted updates.
+
+    ``min_survivors`` (default 1) is the fewest counted clients for which the round
+    completes; below it :meth:`aggregate` raises AbortError like the secure backends.
+    """
+
+    name = "plain"
+
+    def __init__(self, *, min_survivors: int = 1) -> None:
+        if isinstance(min_survivors, bool) or not isinstance(min_survivors, int) or min_survivors < 1:
+            raise ConfigurationError("min_survivors must be an integer of at least 1")
+        self.min_survivors = min_survivors
+
+    def aggregate(
+        self,
+        updates: Sequence[Any],
+        weights: Sequence[int],
+        *,
+        dropouts: Mapping[int, DropStage | str] | None = None,
+        round_number: int = 0,
+    ) -> AggregationResult:
+        prep = _prepare(updates, weights, dropouts, round_number)
+        counted = prep.counted()
+        if len(counted) < self.min_survivors:
+            raise AbortError(
+                f"{len(counted)} of {len(prep.arrays)} clients survived; "
+                f"plain aggregation needs {self.min_survivors}"
+            )
+        mean, ms = _timed_plain_mean(prep.arrays, prep.weights, counted)
+        dim = prep.arrays[0].size
+        metrics = AggregationMetrics(
+            backend=self.name,
+            clients=len(prep.arrays),
+            survivors=len(counted),
+            dropped=tuple(sorted(prep.drops)),
+            excluded=prep.excluded,
+            server_crypto_ms=0.0,
+            bytes_up_per_client=4.0 * dim,  # the float32 update itself
+            plain_ms=ms,
+            max_abs_update=_max_abs(prep.arrays, counted),
+        )
+        return AggregationResult(
+            mean=mean,
+            total_weight=sum(prep.weights[i] for i in counted),
+            survivors=tuple(counted),
+            metrics=metrics,
+        )
+
+
+def _max_abs(arrays: Sequence[npt.NDArray[np.floating]], idx: Sequence[int]) -> float:
+    return max((float(np.max(np.abs(arrays[i]), initial=0.0)) for i in idx), default=0.0)
+
+
+class SecureAggregator:
+    """One secagg round per call: SecAgg, SecAgg+ or packed Paillier.
+
+    Parameters
+    ----------
+    protocol: ``secagg``, ``secagg+`` or ``paillier``.
+    clip: every coordinate is clipped to [-clip, clip] before quantization.
+    bits: quantization bits per coordinate; the modulus grows with the number of
+        clients and the largest weight of each call, so the sum never wraps around.
+    neighbours, threshold: masking protocols only; ``None`` lets secagg choose.
+    key_bits: Paillier modulus size.
+    entropy: randomness for the protocol (keys, masks, rounding); ``os.urandom``.
+        :func:`secagg.primitives.entropy.seeded_entropy` makes runs reproducible and
+        every secret predictable: for experiments only.
+    """
+
+    def __init__(
+        self,
+        protocol: Backend | str,
+        *,
+        clip: float,
+        bits: int = 16,
+        neighbours: int | None = None,
+        threshold: int | None = None,
+        key_bits: int = 2048,
+        entropy: Entropy = system_entropy,
+    ) -> None:
+        self.protocol = Backend.parse(protocol)
+        if self.protocol is Backend.PLAIN:
+            raise ConfigurationError("SecureAggregator needs a secure backend; use PlainAggregator")
+        if not self.protocol.masking and (neighbours is not None or threshold is not None):
+            raise ConfigurationError("neighbours and threshold apply to secagg and secagg+ only")
+        # Validates clip and bits now rather than in the first round.
+        QuantizationConfig(clip=clip, bits=bits, max_clients=1, max_weight=1)
+        self.clip = clip
+        self.bits = bits
+        self.neighbours = neighbours
+        self.threshold = threshold
+        self.key_bits = key_bits
+        self.entropy = entropy
+        self.name = self.protocol.value
+
+    def _positions(self, prep: _Prepared) -> list[int]:
+        """The order in which the clients are handed to secagg.
+
+        secagg's Paillier simulator makes its first client the key holder as well, so a
+        dropout drawn for that client would abort the round. FedAvg's dropouts model
+        unreliable clients, not an unreliable key holder (a deployment runs that role on
+        a dependable party), so a client that stays online goes first. The masking
+        protocols keep the given order.
+        """
+        order = list(range(len(prep.arrays)))
+        if self.protocol is Backend.PAILLIER:
+            online = [i for i in order if i not in prep.drops]
+            if online:
+                order.remove(online[0])
+                order.insert(0, online[0])
+        return order
+
+    def aggregate(
+        self,
+        updates: Sequence[Any],
+        weights: Sequence[int],
+        *,
+        dropouts: Mapping[int, DropStage | str] | None = None,
+        round_number: int = 0,
+    ) -> AggregationResult:
+        prep = _prepare(updates, weights, dropouts, round_number)
+        if not prep.counted():
+            # Nothing to aggregate: abort before any key is made (secagg's server would
+            # abort at the upload stage anyway).
+            raise AbortError(f"none of the {len(prep.arrays)} clients uploaded its update")
+        quant = QuantizationConfig(
+            clip=self.clip,
+            bits=self.bits,
+            max_clients=len(prep.arrays),
+            max_weight=max(prep.weights),
+        )
+        order = self._positions(prep)
+        paillier = self.protocol is Backend.PAILLIER
+        result = run_round(
+            self.protocol,
+            [prep.arrays[i] for i in order],
+            [prep.weights[i] for i in order],
+            quantization=quant,
+            dropouts={order.index(i): stage for i, stage in prep.drops.items()},
+            neighbours=self.neighbours,
+            threshold=self.threshold,
+            key_bits=self.key_bits if paillier else 2048,
+            round_number=round_number,
+            entropy=self.entropy,
+        )
+        survivors = tuple(sorted(order[s] for s in result.survivors))
+        plain, plain_ms = _timed_plain_mean(prep.arrays, prep.weights, survivors)
+        clipped = sum(int(np.count_nonzero(np.abs(prep.arrays[i]) > self.clip)) for i in survivors)
+        if clipped:
+            log.info(
+                "round %d: %d coordinates clipped to +-%g before quantization",
+                round_number, clipped, self.clip,
+            )
+        m = result.metrics
+        metrics = AggregationMetrics(
+            backend=self.name,
+            clients=len(prep.arrays),
+            survivors=len(survivors),
+            dropped=tuple(sorted(prep.drops)),
+            excluded=prep.excluded,
+            client_crypto_ms=1e3 * m.client_cpu_s,
+            client_crypto_ms_max=1e3 * m.client_cpu_s_max,
+            server_crypto_ms=1e3 * m.server_cpu_s,
+            keyholder_crypto_ms=1e3 * m.keyholder_cpu_s,
+            bytes_up_per_client=m.bytes_up_per_client,
+            plain_ms=plain_ms,
+            clipped=clipped,
+            max_abs_update=_max_abs(prep.arrays, survivors),
+            quantization_bound=quantization_error_bound(quant),
+            max_error_vs_plain=float(np.max(np.abs(result.mean - plain), initial=0.0)),
+        )
+        return AggregationResult(
+            mean=np.asarray(result.mean, dtype=np.float64),
+            total_weight=result.total_weight,
+            survivors=survivors,
+            metrics=metrics,
+        )
+
+
+def make_aggregator(
+    backend: str,
+    *,
+    clip: float = 1.0,
+    bits: int = 16,
+    key_bits: int = 2048,
+    neighbours: int | None = None,
+    threshold: int | None = None,
+    entropy: Entropy = system_entropy,
+) -> Aggregator:
+    """The aggregator for a backend name (``plain``, ``secagg``, ``secagg+``, ``paillier``).
+
+    Raises ConfigurationError for an unknown backend or settings it cannot use.
+    """
+    if Backend.parse(backend) is Backend.PLAIN:
+        return PlainAggregator()
+    return SecureAggregator(
+        backend,
+        clip=clip,
+        bits=bits,
+        key_bits=key_bits,
+        neighbours=neighbours,
+        threshold=threshold,
+        entropy=entropy,
+    )

@@ -1,0 +1,99 @@
+"""The one state-machine idiom every party uses: a stage enum, an explicit transition
+table, a read-only stage, and a per-stage record holding exactly the state that exists
+from that stage on.
+
+Security property: a party is one-shot and ordered. An operation outside its stage
+raises :class:`~secagg.errors.StageError`; a refusal inside :meth:`Machine._refusing`
+moves the party to its aborted stage through the table and drops the stage record (and
+the secrets in it), so a refused message never leaves the party able to accept a second
+try. State is committed only by :meth:`Machine._advance`, after every check passed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar, Generic, TypeVar
+
+from secagg.errors import SecAggError, StageError
+
+S = TypeVar("S", bound=enum.Enum)
+R = TypeVar("R")
+
+
+class Machine(Generic[S]):
+    """Base of every party.
+
+    Subclasses set ``_TRANSITIONS`` (stage -> the stages it may move to) and ``_ABORTED``
+    (the aborted stage, reachable from every stage that lists it). The stage record is
+    any object (a frozen dataclass per stage, or None where a stage holds nothing).
+    """
+
+    _TRANSITIONS: ClassVar[Mapping[Any, frozenset[Any]]] = {}
+    _ABORTED: ClassVar[Any]
+
+    def __init__(self, start: S, record: object = None) -> None:
+        self.__stage = start
+        self.__record = record
+
+    @property
+    def stage(self) -> S:
+        """The current stage (read-only: only the transition table moves it)."""
+        return self.__stage
+
+    @property
+    def aborted(self) -> bool:
+        return self.__stage is self._ABORTED
+
+    def _require(self, *stages: S) -> None:
+        if self.__stage not in stages:
+            wanted = " or ".join(s.name for s in stages)
+            raise StageError(f"{type(self).__name__} is {self.__stage.name}, not {wanted}")
+
+    def _record(self, kind: type[R]) -> R:
+        """The current stage's record, which must be a ``kind``."""
+        record = self.__record
+        if not isinstance(record, kind):
+            raise StageError(f"{type(self).__name__} holds no {kind.__name__} in {self.__stage.name}")
+        return record
+
+    def _advance(self, to: S, record: object = None) -> None:
+        """Commit: move to ``to`` with its record (the previous record is dropped)."""
+        if to not in self._TRANSITIONS.get(self.__stage, frozenset()):
+            raise StageError(f"no transition {self.__stage.name} -> {to.name}")
+        self.__stage = to
+        self.__record = record
+
+    def abort(self) -> None:
+        """Move to the aborted stage and forget the stage record (and its secrets).
+
+        Idempotent; a party that already finished stays finished.
+        """
+        if self._ABORTED in self._TRANSITIONS.get(self.__stage, frozenset()):
+            self.__stage = self._ABORTED
+            self.__record = None
+
+    @contextmanager
+    def _refusing(self) -> Iterator[None]:
+        """Run a step; any SecAggError inside aborts the party, then propagates."""
+        try:
+            yield
+        except SecAggError:
+            self.abort()
+            raise
+
+
+def transitions(
+    order: list[S], aborted: S, *, extra: Mapping[S, frozenset[S]] | None = None
+) -> dict[S, frozenset[S]]:
+    """A linear table: each stage moves to the next in ``order`` or to ``aborted``.
+
+    The last stage of ``order`` is terminal; ``extra`` adds further edges.
+    """
+    table: dict[S, frozenset[S]] = {
+        stage: frozenset({nxt, aborted}) for stage, nxt in zip(order, order[1:], strict=False)
+    }
+    for stage, more in (extra or {}).items():
+        table[stage] = table.get(stage, frozenset()) | more
+    return table

@@ -1,0 +1,199 @@
+"""Saved client state: a versioned, checked (or sealed) encoding, never pickle.
+
+A client's state can be saved between any two messages and restored in another
+process. **A saved state holds the client's secrets** (private keys, its self-mask
+seed, the shares it holds for its neighbours, its input): whoever reads it can unmask
+that client. Store it where only the client can read it, or pass ``key`` (32 bytes) to
+seal it with AES-256-GCM.
+
+Layout::
+
+    magic "SS" | version u8 | party kind u8 | sealed u8 | config digest (32) | client u32
+    | lineage (16) | step u32 | body ...
+
+``body`` is the party's stage record; unsealed it is followed by SHA-256 over
+everything before (a check against truncation and accidents, not against an attacker);
+sealed it is ``nonce || AES-GCM(body) || tag`` with the header as associated data.
+``lineage`` is random per client and ``step`` counts the messages it has handled: a
+:class:`RestoreGuard` refuses to restore the same lineage at a step it has already
+restored (or an earlier one), so one saved state can never be restored twice and then
+driven into two different stages (for instance to answer two different unmasking
+requests, which could reveal both secrets of a neighbour).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import struct
+from dataclasses import dataclass
+
+from secagg.codec import FieldWriter, Fields
+from secagg.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DecodeError,
+    StateIntegrityError,
+    StateMismatchError,
+    StateRollbackError,
+    StateVersionError,
+)
+from secagg.primitives.aead import open_sealed, seal
+from secagg.primitives.entropy import Entropy, system_entropy
+
+STATE_MAGIC = b"SS"
+STATE_VERSION = 1
+LINEAGE_BYTES = 16
+STORAGE_KEY_BYTES = 32
+_HEADER = struct.Struct(">2sBBB32sI16sI")
+_DIGEST_BYTES = 32
+
+
+class PartyKind(enum.IntEnum):
+    """Which party a saved state belongs to (the wire code is the value)."""
+
+    MASKING_CLIENT = 1
+    PAILLIER_CLIENT = 2
+    PLAIN_CLIENT = 3
+    PAILLIER_KEY_HOLDER = 4
+
+
+@dataclass(frozen=True)
+class StateHeader:
+    """Who a saved state belongs to and how far it got."""
+
+    kind: PartyKind
+    config_digest: bytes
+    client: int
+    lineage: bytes
+    step: int
+
+
+def new_lineage(entropy: Entropy) -> bytes:
+    """A fresh random lineage id for a new client."""
+    return entropy(LINEAGE_BYTES)
+
+
+def _check_key(key: bytes | None) -> None:
+    if key is not None and len(key) != STORAGE_KEY_BYTES:
+        raise ConfigurationError(f"a state storage key is {STORAGE_KEY_BYTES} bytes")
+
+
+def encode_state(
+    header: StateHeader, body: bytes, *, key: bytes | None = None, entropy: Entropy = system_entropy
+) -> bytes:
+    """Frame ``body`` under ``header``: sealed with ``key`` when given, else checksummed."""
+    _check_key(key)
+    head = _HEADER.pack(
+        STATE_MAGIC,
+        STATE_VERSION,
+        header.kind,
+        key is not None,
+        header.config_digest,
+        header.client,
+        header.lineage,
+        header.step,
+    )
+    if key is not None:
+        return head + seal(key, body, head, entropy)
+    return head + body + hashlib.sha256(head + body).digest()
+
+
+def decode_state(
+    data: bytes,
+    *,
+    kind: PartyKind,
+    config_digest: bytes,
+    client: int | None = None,
+    key: bytes | None = None,
+    guard: RestoreGuard | None = None,
+) -> tuple[StateHeader, Fields]:
+    """Check a saved state and return its header and a reader over its body.
+
+    Raises StateVersionError (another format version), StateIntegrityError (truncated,
+    altered, sealed under another key, or sealed/unsealed unlike ``key`` says),
+    StateMismatchError (another party kind, configuration or, when ``client`` is given,
+    another client) and StateRollbackError
+    (``guard`` has seen this state, or a later one, restored before).
+    """
+    _check_key(key)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise StateIntegrityError("a saved state is bytes")
+    data = bytes(data)
+    if len(data) < _HEADER.size + _DIGEST_BYTES or data[:2] != STATE_MAGIC:
+        raise StateIntegrityError("not a saved secagg state")
+    magic, version, code, sealed, digest, saved_client, lineage, step = _HEADER.unpack_from(data)
+    if version != STATE_VERSION:
+        raise StateVersionError(f"saved state version {version}, this secagg reads {STATE_VERSION}")
+    head, rest = data[: _HEADER.size], data[_HEADER.size :]
+    if sealed not in (0, 1) or bool(sealed) != (key is not None):
+        raise StateIntegrityError(
+            "the state is sealed: a storage key is needed" if sealed else
+            "a storage key was given but the state is not sealed"
+        )
+    if key is not None:
+        try:
+            body = open_sealed(key, rest, head)
+        except AuthenticationError as exc:
+            raise StateIntegrityError("saved state altered or sealed under another key") from exc
+    else:
+        body, check = rest[:-_DIGEST_BYTES], rest[-_DIGEST_BYTES:]
+        if hashlib.sha256(head + body).digest() != check:
+            raise StateIntegrityError("saved state truncated or altered (checksum mismatch)")
+    if code != kind:
+        raise StateMismatchError(f"saved state of party kind {code}, expected {kind.name}")
+    if digest != config_digest:
+        raise StateMismatchError("saved state belongs to another configuration or round")
+    if client is not None and client != saved_client:
+        raise StateMismatchError(f"saved state of client {saved_client}, not {client}")
+    header = StateHeader(kind, digest, saved_client, lineage, step)
+    if guard is not None:
+        guard.claim(lineage, step)
+    return header, Fields(body)
+
+
+def body_error(exc: DecodeError) -> StateIntegrityError:
+    """A body that passed its check but does not parse: a writer bug or a forged checksum."""
+    return StateIntegrityError(f"saved state body malformed: {exc}")
+
+
+class RestoreGuard:
+    """Remembers, per client lineage, the last step restored, and refuses to restore
+    that step (or an earlier one) again.
+
+    Keep one guard per client device for as long as a round lasts (persist it with
+    :meth:`to_bytes` next to the saved state when the client runs in fresh processes).
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[bytes, int] = {}
+
+    def claim(self, lineage: bytes, step: int) -> None:
+        """Record that this state is being restored. Raises StateRollbackError."""
+        last = self._last.get(lineage)
+        if last is not None and step <= last:
+            raise StateRollbackError(
+                f"state at step {step} restored after step {last} of the same client: "
+                "a saved state restores once"
+            )
+        self._last[lineage] = step
+
+    def to_bytes(self) -> bytes:
+        w = FieldWriter().u32(len(self._last))
+        for lineage in sorted(self._last):
+            w.fixed(lineage).u32(self._last[lineage])
+        return w.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RestoreGuard:
+        """Raises StateIntegrityError for malformed bytes."""
+        guard = cls()
+        try:
+            r = Fields(data)
+            for _ in range(r.count(len(data) // (LINEAGE_BYTES + 4))):
+                lineage = r.fixed(LINEAGE_BYTES)
+                guard._last[lineage] = r.u32()
+            r.done()
+        except DecodeError as exc:
+            raise StateIntegrityError(f"restore guard malformed: {exc}") from exc
+        return guard
