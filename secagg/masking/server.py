@@ -137,6 +137,12 @@ class _Unmasking:
     received: dict[int, UnmaskingResponse] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, eq=False)
+class _Done:
+    outcome: Outcome
+    round: _Round
+
+
 class MaskingServer(Machine[ServerStage]):
     """The aggregation server for one round. It learns only the survivors' sum.
 
@@ -172,7 +178,7 @@ class MaskingServer(Machine[ServerStage]):
     def result(self) -> Outcome:
         """The survivors' sum once the round is DONE. Raises StageError before."""
         self._require(ServerStage.DONE)
-        return self._record(Outcome)
+        return self._record(_Done).outcome
 
     @property
     def session_id(self) -> bytes:
@@ -197,6 +203,8 @@ class MaskingServer(Machine[ServerStage]):
             return self._record(_Inputs).round
         if stage is ServerStage.COLLECTING_UNMASKING:
             return self._record(_Unmasking).inputs.round
+        if stage is ServerStage.DONE:
+            return self._record(_Done).round
         return None
 
     # -- receiving ----------------------------------------------------------------
@@ -265,7 +273,7 @@ class MaskingServer(Machine[ServerStage]):
         raise error
 
     def _expected_session(self) -> bytes:
-        current = self._current_round()
+        current = self._current_round() if self.stage is not ServerStage.COLLECTING_KEYS else None
         return current.session if current else self._announce
 
     def _fingerprint(self, data: bytes | memoryview) -> bytes:
@@ -581,7 +589,7 @@ class MaskingServer(Machine[ServerStage]):
         masks.apply(total, terms, k)
         cohort = range(1, self.config.num_clients + 1)
         outcome = Outcome(total, tuple(survivors), tuple(c for c in cohort if c not in uploaded))
-        self._advance(ServerStage.DONE, outcome)
+        self._advance(ServerStage.DONE, _Done(outcome, current))
 
     def _flag(self, holders: frozenset[int], reason: str) -> None:
         for holder in holders:

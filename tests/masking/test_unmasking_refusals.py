@@ -91,11 +91,16 @@ def test_too_few_survivors(make_round) -> None:
         r.clients[1].unmask(replace(request, survivors=everyone[:2], dropped=everyone[2:]))
 
 
-def test_rounds_must_run_in_order(make_round) -> None:
+def test_rounds_must_run_in_order_and_a_step_out_of_order_aborts(make_round) -> None:
     r = make_round()
     client = r.clients[1]
     with pytest.raises(StageError):
         client.unmask(None)  # type: ignore[arg-type]
-    client.advertise_keys()
+    assert client.stage is ClientStage.ABORTED  # a refused step leaves no second try
     with pytest.raises(StageError):
         client.advertise_keys()
+    other = r.clients[2]
+    other.advertise_keys()
+    with pytest.raises(StageError):
+        other.advertise_keys()
+    assert other.stage is ClientStage.ABORTED
