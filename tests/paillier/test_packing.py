@@ -64,7 +64,7 @@ def test_max_value_in_every_slot_with_n_max_clients(key: PrivateKey) -> None:
         else:
             product = [a * c % n2 for a, c in zip(product, cts, strict=True)]
     assert product is not None
-    plaintexts, _ = decrypt_many(key, product)
+    plaintexts = decrypt_many(key, product)
     total = unpack_slots(plaintexts, config.length, packing)
     assert (total == quant.max_clients * top).all()
     assert quant.max_clients * top < 2**packing.slot_bits  # the budget is tight but holds

@@ -1,4 +1,4 @@
-"""The three state machines: exact sums, dropouts, duplicates, replays, malformed input."""
+"""The Paillier parties: exact sums, dropouts, duplicates, replays, malformed input."""
 
 from __future__ import annotations
 
@@ -14,18 +14,24 @@ from hypothesis import strategies as st
 
 from secagg.codec import HEADER_BYTES, Header, MessageType
 from secagg.errors import (
+    AbortError,
+    ConfigurationError,
     DecodeError,
     DuplicateMessageError,
     InputError,
     InvalidCiphertextError,
     InvalidPublicKeyError,
     MisaddressedMessageError,
+    SenderMismatchError,
     SessionMismatchError,
     StageError,
+    TooFewContributorsError,
     UnknownClientError,
 )
 from secagg.paillier import (
+    ClientStage,
     KeyHolder,
+    KeyHolderStage,
     PaillierClient,
     PaillierConfig,
     PaillierServer,
@@ -38,50 +44,66 @@ from secagg.weighting import encode_weighted
 
 from .conftest import counter_entropy
 
-N_MAX = 4
+N_MAX = 6
 QUANT = QuantizationConfig(clip=1.0, bits=16, max_clients=N_MAX, max_weight=5)
 DIM = 150  # 151 protected values, 2 ciphertexts of 102 slots
 
 
-def _config(clients: int = N_MAX, round_number: int = 3) -> PaillierConfig:
+def _config(clients: int = N_MAX, round_number: int = 3, **kwargs) -> PaillierConfig:
     return PaillierConfig(
         round_number=round_number,
         dim=DIM,
         quantization=QUANT,
         clients=tuple(range(1, clients + 1)),
+        **kwargs,
     )
+
+
+def _vector(weight: int = 1) -> np.ndarray:
+    x = np.frombuffer(os.urandom(8 * DIM), dtype=np.uint64) / 2.0**64 * 2.4 - 1.2  # some clipped
+    return encode_weighted(x, weight, QUANT)
 
 
 @dataclass
 class Round:
     config: PaillierConfig
-    holder: KeyHolder
     server: PaillierServer
     key_message: bytes
     clients: dict[int, PaillierClient]
+    vectors: dict[int, np.ndarray]
+
+    def upload(self, cid: int) -> bytes:
+        return self.clients[cid].handle(self.key_message)
+
+    def finish(self) -> np.ndarray:
+        holder = self.config.key_holder
+        (request,) = self.server.close().values()
+        self.server.receive(holder, self.clients[holder].handle(request))
+        assert self.server.close() == {}
+        return self.server.result.aggregate
 
 
-def _start(key: PrivateKey, config: PaillierConfig) -> Round:
-    holder = KeyHolder(config, key=key)
-    key_message = holder.publish()
+def _start(key: PrivateKey, config: PaillierConfig, weights: dict[int, int] | None = None) -> Round:
+    vectors = {cid: _vector((weights or {}).get(cid, 1)) for cid in config.clients}
+    clients = {
+        cid: PaillierClient(
+            config,
+            cid,
+            vectors[cid],
+            key=key if cid == config.key_holder else None,
+            entropy=counter_entropy(bytes([cid])),
+        )
+        for cid in config.clients
+    }
     server = PaillierServer(config)
-    forward = server.receive_public_key(key_message)
-    clients = {}
-    for cid in config.clients:
-        client = PaillierClient(config, cid, entropy=counter_entropy(bytes([cid])))
-        client.receive_public_key(forward)
-        clients[cid] = client
-    return Round(config, holder, server, key_message, clients)
-
-
-def _vector(seed: int, weight: int = 1) -> np.ndarray:
-    rng_bytes = os.urandom(8 * DIM)
-    x = np.frombuffer(rng_bytes, dtype=np.uint64) / 2.0**64 * 2.4 - 1.2  # some clipped
-    return encode_weighted(x, weight, QUANT)
-
-
-def _finish(r: Round) -> np.ndarray:
-    return r.server.receive_aggregate(r.holder.decrypt(r.server.close_uploads()))
+    assert server.waiting().pending == {config.key_holder}
+    for cid, client in clients.items():
+        message = client.start()
+        if message is not None:
+            server.receive(cid, message)
+    outbox = server.close()
+    assert set(outbox) == set(config.clients) and len(set(outbox.values())) == 1
+    return Round(config, server, outbox[config.key_holder], clients, vectors)
 
 
 def _with_sender(data: bytes, sender: int) -> bytes:
@@ -89,184 +111,279 @@ def _with_sender(data: bytes, sender: int) -> bytes:
     return data[:offset] + struct.pack(">I", sender) + data[offset + 4 :]
 
 
-@pytest.mark.parametrize("clients", range(1, N_MAX + 1))
+@pytest.mark.parametrize("clients", range(2, N_MAX + 1))
 def test_exact_sum_at_every_client_count(key: PrivateKey, clients: int) -> None:
-    r = _start(key, _config(clients))
-    vectors = {cid: _vector(cid, weight=1 + cid % 5) for cid in r.config.clients}
-    for cid, client in r.clients.items():
-        r.server.receive_upload(client.upload(vectors[cid]))
-    total = _finish(r)
-    expected = sum(v.astype(np.uint64) for v in vectors.values())
+    weights = {cid: 1 + cid % 5 for cid in range(1, clients + 1)}
+    r = _start(key, _config(clients), weights)
+    for cid in r.config.clients:
+        r.server.receive(cid, r.upload(cid))
+    total = r.finish()
+    expected = sum(v.astype(np.uint64) for v in r.vectors.values())
     np.testing.assert_array_equal(total, expected)
-    assert int(total[-1]) == sum(1 + cid % 5 for cid in r.config.clients)
+    assert int(total[-1]) == sum(weights.values())
     assert r.server.survivors == r.config.clients
+
+
+def test_a_config_with_one_client_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="at least 2"):
+        _config(1)
+
+
+@pytest.mark.parametrize("clients", range(2, 30))
+def test_default_minimum_is_the_masking_guarantee_and_cannot_go_lower(clients: int) -> None:
+    from secagg.masking import minimum_sum_size
+
+    quant = QuantizationConfig(bits=8, max_clients=clients)
+    config = PaillierConfig(0, 4, quant, tuple(range(1, clients + 1)))
+    assert config.min_uploads == max(2, minimum_sum_size(clients)) >= 2
+    if config.minimum > 2:
+        with pytest.raises(ConfigurationError, match="below"):
+            PaillierConfig(0, 4, quant, tuple(range(1, clients + 1)), min_uploads=config.minimum - 1)
+
+
+def test_a_single_survivor_is_never_decrypted(key: PrivateKey) -> None:
+    # Today's defect: one survivor's update was decrypted and returned exactly.
+    r = _start(key, _config(2))
+    r.server.receive(1, r.upload(1))
+    assert not r.server.waiting().can_close and r.server.waiting().needed == 1
+    with pytest.raises(AbortError, match="needs 2"):
+        r.server.close()
+    assert r.server.stage is ServerStage.ABORTED
+
+
+def test_the_key_holder_refuses_an_aggregate_of_too_few_uploads(key: PrivateKey) -> None:
+    r = _start(key, _config())
+    for cid in r.config.clients:
+        r.server.receive(cid, r.upload(cid))
+    request = DecryptionRequest.decode(
+        r.server.close()[1], count=r.config.ciphertexts, width=key.public.ciphertext_bytes,
+        max_contributors=N_MAX,
+    )
+    # A server claiming a one-client aggregate (here: one client's own upload).
+    single = CiphertextsMessage.decode(
+        _lone_upload(r), count=r.config.ciphertexts, width=key.public.ciphertext_bytes
+    )
+    forged = DecryptionRequest(request.header, (3,), single.width, single.blob).encode()
+    with pytest.raises(TooFewContributorsError):
+        r.clients[1].handle(forged)
+    assert r.clients[1].key_holder.stage is KeyHolderStage.ABORTED
+    with pytest.raises(StageError):  # and the real one is not decrypted either
+        r.clients[1].key_holder.handle(request.encode())
+
+
+def _lone_upload(r: Round) -> bytes:
+    client = PaillierClient(r.config, 3, r.vectors[3])
+    return client.handle(r.key_message)
+
+
+def test_key_holder_refuses_contributors_outside_the_round(key: PrivateKey) -> None:
+    r = _start(key, _config())
+    for cid in r.config.clients:
+        r.server.receive(cid, r.upload(cid))
+    data = r.server.close()[1]
+    request = DecryptionRequest.decode(
+        data, count=r.config.ciphertexts, width=key.public.ciphertext_bytes, max_contributors=N_MAX
+    )
+    forged = DecryptionRequest(request.header, (1, 2, 3, 9), request.width, request.blob).encode()
+    with pytest.raises(UnknownClientError):
+        r.clients[1].handle(forged)
 
 
 @settings(max_examples=5, deadline=None)
 @given(
     st.lists(st.integers(0, QUANT.max_weight * QUANT.levels), min_size=DIM + 1, max_size=DIM + 1),
-    st.integers(1, N_MAX),
+    st.integers(2, N_MAX),
 )
 def test_exact_sum_of_arbitrary_vectors(key: PrivateKey, values: list[int], clients: int) -> None:
-    r = _start(key, _config(clients))
     vector = np.array(values, dtype=np.uint32)
-    for client in r.clients.values():
-        r.server.receive_upload(client.upload(vector))
-    np.testing.assert_array_equal(_finish(r), vector.astype(np.uint64) * clients)
+    config = _config(clients)
+    server = PaillierServer(config)
+    parties = {c: PaillierClient(config, c, vector, key=key if c == 1 else None) for c in config.clients}
+    server.receive(1, parties[1].start())
+    key_message = server.close()[1]
+    for cid, party in parties.items():
+        server.receive(cid, party.handle(key_message))
+    (request,) = server.close().values()
+    server.receive(1, parties[1].handle(request))
+    server.close()
+    np.testing.assert_array_equal(server.result.aggregate, vector.astype(np.uint64) * clients)
 
 
 def test_client_dropping_before_upload(key: PrivateKey) -> None:
     r = _start(key, _config())
-    vectors = {cid: _vector(cid) for cid in r.config.clients}
-    for cid in (1, 2, 4):  # client 3 vanishes before uploading
-        r.server.receive_upload(r.clients[cid].upload(vectors[cid]))
-    total = _finish(r)
-    np.testing.assert_array_equal(total, sum(vectors[c].astype(np.uint64) for c in (1, 2, 4)))
-    assert r.server.survivors == (1, 2, 4)
+    for cid in (1, 2, 4, 5, 6):  # client 3 vanishes before uploading
+        r.server.receive(cid, r.upload(cid))
+    assert r.server.waiting().pending == {3} and r.server.waiting().can_close
+    total = r.finish()
+    np.testing.assert_array_equal(
+        total, sum(r.vectors[c].astype(np.uint64) for c in (1, 2, 4, 5, 6))
+    )
+    assert r.server.result.survivors == (1, 2, 4, 5, 6) and r.server.result.dropped == (3,)
 
 
-def test_duplicate_upload_counts_the_client_as_dropped(key: PrivateKey) -> None:
+def test_duplicates_copies_change_nothing_and_a_different_upload_drops(key: PrivateKey) -> None:
     r = _start(key, _config())
-    vectors = {cid: _vector(cid) for cid in r.config.clients}
-    uploads = {cid: c.upload(vectors[cid]) for cid, c in r.clients.items()}
-    for cid in (1, 2, 3):
-        r.server.receive_upload(uploads[cid])
+    uploads = {cid: r.upload(cid) for cid in r.config.clients}
+    for cid in (1, 2, 3, 4, 5):
+        r.server.receive(cid, uploads[cid])
     with pytest.raises(DuplicateMessageError) as info:
-        r.server.receive_upload(uploads[2])  # a replay
-    assert info.value.sender == 2
-    r.server.receive_upload(uploads[4])
-    with pytest.raises(DuplicateMessageError):  # a third copy changes nothing more
-        r.server.receive_upload(uploads[2])
-    # A different second upload claiming to be client 3: client 3 is dropped too.
+        r.server.receive(2, uploads[2])  # an exact copy: refused, nothing changes
+    assert info.value.sender == 2 and r.server.survivors == (1, 2, 3, 4, 5)
+    r.server.receive(6, uploads[6])
+    # A different second upload from client 3: its first is divided back out.
+    other = PaillierClient(r.config, 3, _vector(2)).handle(r.key_message)
     with pytest.raises(DuplicateMessageError):
-        r.server.receive_upload(_with_sender(uploads[1], 3))
-    assert r.server.survivors == (1, 4)
-    total = _finish(r)
-    np.testing.assert_array_equal(total, vectors[1].astype(np.uint64) + vectors[4])
+        r.server.receive(3, other)
+    assert r.server.survivors == (1, 2, 4, 5, 6)
+    total = r.finish()
+    np.testing.assert_array_equal(
+        total, sum(r.vectors[c].astype(np.uint64) for c in (1, 2, 4, 5, 6))
+    )
 
 
 def test_session_round_and_address_checks(key: PrivateKey, other_key: PrivateKey) -> None:
     r = _start(key, _config())
     other_round = _start(key, _config(round_number=4))
     other_session = _start(other_key, _config())
-    vector = _vector(0)
     with pytest.raises(SessionMismatchError):
-        r.server.receive_upload(other_round.clients[2].upload(vector))
+        r.server.receive(2, other_round.upload(2))
     with pytest.raises(SessionMismatchError):
-        r.server.receive_upload(other_session.clients[2].upload(vector))
-    good = r.clients[2].upload(vector)
+        r.server.receive(2, other_session.upload(2))
+    good = r.upload(2)
+    with pytest.raises(SenderMismatchError):
+        r.server.receive(2, _with_sender(good, 4))  # names another client
     with pytest.raises(UnknownClientError):
-        r.server.receive_upload(_with_sender(good, 9))
+        r.server.receive(9, _with_sender(good, 9))
     misaddressed = good[: HEADER_BYTES - 4] + struct.pack(">I", 5) + good[HEADER_BYTES:]
     with pytest.raises(MisaddressedMessageError):
-        r.server.receive_upload(misaddressed)
+        r.server.receive(2, misaddressed)
     with pytest.raises(DecodeError):
-        r.server.receive_upload(good[:-1])
+        r.server.receive(2, good[:-1])
     assert r.server.survivors == ()  # nothing refused changed the state
-    r.server.receive_upload(good)
+    r.server.receive(2, good)
     assert r.server.survivors == (2,)
 
 
 def test_invalid_ciphertexts_rejected_without_state_change(key: PrivateKey) -> None:
     r = _start(key, _config())
-    good = CiphertextsMessage.decode(r.clients[1].upload(_vector(1)))
+    width = key.public.ciphertext_bytes
+    count = r.config.ciphertexts
+    good = CiphertextsMessage.decode(r.upload(1), count=count, width=width)
     values = [int(v) for v in good.values()]
     n, n2 = key.public.n, key.public.n * key.public.n
-    width = key.public.ciphertext_bytes
-    for bad in (0, n, key.p * 77, n2 - 1 + 0 * n):
+    for bad in (0, n, key.p * 77, n2):
         forged = CiphertextsMessage.from_values(good.header, [values[0], bad], width)
-        if bad == n2 - 1:
-            continue  # n^2 - 1 is a unit: valid (if meaningless)
         with pytest.raises(InvalidCiphertextError):
-            r.server.receive_upload(forged.encode())
-    too_big = CiphertextsMessage.from_values(good.header, [values[0], n2], width)
-    with pytest.raises(InvalidCiphertextError):
-        r.server.receive_upload(too_big.encode())
+            r.server.receive(1, forged.encode())
     short = CiphertextsMessage.from_values(good.header, values[:1], width)
-    with pytest.raises(InvalidCiphertextError):
-        r.server.receive_upload(short.encode())
-    narrow = CiphertextsMessage.from_values(good.header, values, width + 1)
-    with pytest.raises(InvalidCiphertextError):
-        r.server.receive_upload(narrow.encode())
+    with pytest.raises(DecodeError):  # the declared count is checked before reading
+        r.server.receive(1, short.encode())
+    wide = CiphertextsMessage.from_values(good.header, values, width + 1)
+    with pytest.raises(DecodeError):
+        r.server.receive(1, wide.encode())
     assert r.server.survivors == ()
-    r.server.receive_upload(good.encode())
+    r.server.receive(1, good.encode())
     assert r.server.survivors == (1,)
 
 
 def test_public_key_checks(key: PrivateKey) -> None:
     config = _config()
     holder = KeyHolder(config, key=key)
-    message = PublicKeyMessage.decode(holder.publish())
+    message = PublicKeyMessage.decode(holder.start())
     even = PublicKeyMessage(message.header, message.n + 1).encode()
     with pytest.raises(InvalidPublicKeyError):
-        PaillierServer(config).receive_public_key(even)
+        PaillierServer(config).receive(1, even)
+    client = PaillierClient(config, 2, _vector())
     with pytest.raises(InvalidPublicKeyError):
-        PaillierClient(config, 2).receive_public_key(even)
+        client.handle(even)
+    assert client.stage is ClientStage.ABORTED
     # a valid-looking modulus that is not the one the session id was computed over
     p = gmpy2.next_prime(3 << 1022)
     swapped = PublicKeyMessage(message.header, int(p * gmpy2.next_prime(p))).encode()
     with pytest.raises(SessionMismatchError):
-        PaillierClient(config, 2).receive_public_key(swapped)
+        PaillierClient(config, 2, _vector()).handle(swapped)
     from_client = PublicKeyMessage(
         Header(MessageType.PAILLIER_PUBLIC_KEY, message.header.session_id, 3, 2, 0), message.n
     ).encode()
     with pytest.raises(UnknownClientError):  # only the designated key holder may publish
-        PaillierServer(config).receive_public_key(from_client)
+        PaillierServer(config).receive(2, from_client)
 
 
 def test_stage_order_is_enforced(key: PrivateKey) -> None:
-    config = _config()
-    client = PaillierClient(config, 2)
+    r = _start(key, _config())
+    for cid in r.config.clients:
+        r.server.receive(cid, r.upload(cid))
     with pytest.raises(StageError):
-        client.upload(_vector(0))  # no key yet
-    r = _start(key, config)
-    r.server.receive_upload(r.clients[2].upload(_vector(0)))
+        r.clients[2].handle(r.key_message)  # one-shot
+    (request,) = r.server.close().values()
     with pytest.raises(StageError):
-        r.clients[2].upload(_vector(0))  # one-shot
+        r.server.receive(3, r.upload(3))  # stage closed
+    answer = r.clients[1].handle(request)
     with pytest.raises(StageError):
-        r.server.receive_public_key(r.key_message)
-    request = r.server.close_uploads()
-    with pytest.raises(StageError):
-        r.server.receive_upload(r.clients[3].upload(_vector(0)))  # stage closed
-    answer = r.holder.decrypt(request)
-    with pytest.raises(StageError):
-        r.holder.decrypt(request)  # the key holder decrypts once per session
-    r.server.receive_aggregate(answer)
+        r.clients[1].handle(request)  # the key holder decrypts once per session
+    r.server.receive(1, answer)
+    r.server.close()
     assert r.server.stage is ServerStage.DONE
 
 
 def test_key_holder_checks_the_request(key: PrivateKey) -> None:
     r = _start(key, _config())
-    r.server.receive_upload(r.clients[1].upload(_vector(1)))
-    request = DecryptionRequest.decode(r.server.close_uploads())
+    for cid in r.config.clients:
+        r.server.receive(cid, r.upload(cid))
+    width, count = key.public.ciphertext_bytes, r.config.ciphertexts
+    request = DecryptionRequest.decode(
+        r.server.close()[1], count=count, width=width, max_contributors=N_MAX
+    )
     values = [int(v) for v in request.values()]
     wrong_session = DecryptionRequest.from_values(
         Header(MessageType.PAILLIER_DECRYPTION_REQUEST, bytes(32), 3, 0, 1),
+        request.contributors,
         values,
-        request.width,
+        width,
     )
+    with pytest.raises(StageError):
+        KeyHolder(r.config, key=key).handle(wrong_session.encode())  # nothing published yet
+    holder = r.clients[1].key_holder
     with pytest.raises(SessionMismatchError):
-        r.holder.decrypt(wrong_session.encode())
-    zero = DecryptionRequest.from_values(request.header, [0, values[1]], request.width)
+        holder.handle(wrong_session.encode())
+    assert holder.stage is KeyHolderStage.ABORTED  # a refused request ends the session
+
+
+def test_key_holder_refuses_zero_ciphertexts(key: PrivateKey) -> None:
+    r = _start(key, _config())
+    for cid in r.config.clients:
+        r.server.receive(cid, r.upload(cid))
+    width, count = key.public.ciphertext_bytes, r.config.ciphertexts
+    request = DecryptionRequest.decode(
+        r.server.close()[1], count=count, width=width, max_contributors=N_MAX
+    )
+    values = [int(v) for v in request.values()]
+    zero = DecryptionRequest.from_values(request.header, request.contributors, [0, values[1]], width)
     with pytest.raises(InvalidCiphertextError):
-        r.holder.decrypt(zero.encode())
-    # the refusals left the key holder able to decrypt the real aggregate
-    r.server.receive_aggregate(r.holder.decrypt(request.encode()))
+        r.clients[1].handle(zero.encode())
 
 
 def test_client_refuses_out_of_budget_vector(key: PrivateKey) -> None:
-    r = _start(key, _config())
+    config = _config()
     too_big = np.full(DIM + 1, QUANT.max_weight * QUANT.levels + 1, dtype=np.uint32)
     with pytest.raises(InputError):
-        r.clients[1].upload(too_big)
+        PaillierClient(config, 2, too_big)
     with pytest.raises(InputError):
-        r.clients[1].upload(np.zeros(DIM, dtype=np.uint32))
+        PaillierClient(config, 2, np.zeros(DIM, dtype=np.uint32))
+    with pytest.raises(InputError):
+        PaillierClient(config, 9, np.zeros(DIM + 1, dtype=np.uint32))
+    with pytest.raises(InputError):
+        PaillierClient(config, 2, np.zeros(DIM + 1, dtype=np.uint32), key=key)  # not the holder
 
 
 def test_no_survivors_aborts(key: PrivateKey) -> None:
-    from secagg.errors import AbortError
-
     r = _start(key, _config())
     with pytest.raises(AbortError):
-        r.server.close_uploads()
+        r.server.close()
     assert r.server.stage is ServerStage.ABORTED
+
+
+def test_key_holder_gone_before_publishing_aborts() -> None:
+    server = PaillierServer(_config())
+    with pytest.raises(AbortError, match="no key"):
+        server.close()
