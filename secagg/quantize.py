@@ -3,16 +3,20 @@
 A coordinate x is clipped to [-clip, clip], mapped affinely onto [0, 2^b - 1] and
 rounded stochastically: up with probability equal to its fractional part, so the
 quantized value is an unbiased estimate of the scaled input. The rounding noise comes
-from the AES-CTR PRG keyed by fresh ``os.urandom`` bytes (never ``numpy.random``).
+from the AES-CTR PRG keyed by 16 bytes of the caller's entropy source (``os.urandom``
+by default; never ``numpy.random``).
 
-The bit budget is checked when a :class:`QuantizationConfig` is made: the modulus 2^k
-must exceed n_max * w_max * (2^b - 1), the largest possible sum of weighted values, so
-the aggregate never wraps around.
+Everything is checked when a :class:`QuantizationConfig` is made: field types, a clip
+whose scale and step are finite normal floats, and the bit budget: the modulus 2^k must
+exceed n_max * w_max * (2^b - 1), the largest possible sum of weighted values, so the
+aggregate never wraps around. :func:`count_clipped` tells a caller how many coordinates
+the clip will change.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,10 +28,57 @@ from secagg.primitives.keyagreement import Label
 from secagg.primitives.prg import expand, mask_dtype
 
 MAX_QUANT_BITS = 32
+MAX_CLIENTS = (1 << 32) - 2  # n_max must fit the wire format's 32-bit client ids
+MAX_MODULUS_BITS = 64
+
+
+def _integer(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as a Python int in low..high: Python and numpy integers only (no bool,
+    no float, even 2.0). Raises ConfigurationError otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ConfigurationError(
+            f"{name} must be an integer, got {type(value).__name__} {_short(value)}"
+        )
+    number = int(value)
+    if (low is not None and number < low) or (high is not None and number > high):
+        span = f"in {low}..{high}" if high is not None else f"at least {low}"
+        raise ConfigurationError(f"{name} must be {span}, got {number}")
+    return number
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _clip_value(value: object) -> float:
+    """``value`` as a positive finite Python float; ints and floats only, not bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigurationError(
+            f"clip must be a number, got {type(value).__name__} {_short(value)}"
+        )
+    try:
+        clip = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ConfigurationError("clip is too large to be a float") from None
+    if not (math.isfinite(clip) and clip > 0):
+        raise ConfigurationError(f"clip must be a positive finite number, got {clip}")
+    return clip
+
+
+def _scale(clip: float, levels: int) -> float:
+    """The factor quantize applies to x + clip: levels / (2 clip), times 2^32."""
+    return levels / (2 * clip) * 2.0**32
 
 
 def required_modulus_bits(bits: int, max_clients: int, max_weight: int = 1) -> int:
-    """Smallest k with n_max * w_max * (2^b - 1) < 2^k."""
+    """Smallest k with n_max * w_max * (2^b - 1) < 2^k.
+
+    Raises ConfigurationError unless bits is in 1..32 and the others are integers >= 1.
+    """
+    bits = _integer("quantization bits", bits, 1, MAX_QUANT_BITS)
+    max_clients = _integer("max_clients", max_clients, 1)
+    max_weight = _integer("max_weight", max_weight, 1)
     largest_sum = max_clients * max_weight * ((1 << bits) - 1)
     return max(1, largest_sum.bit_length())
 
@@ -38,14 +89,20 @@ class QuantizationConfig:
 
     Parameters
     ----------
-    clip: bound on |x| per coordinate, in the update's own units (> 0, finite).
+    clip: bound on |x| per coordinate, in the update's own units (an int or float > 0,
+        stored as a float). 2 * clip, the step 2 * clip / (2^b - 1) and the scale
+        (2^b - 1) / (2 * clip) * 2^32 must all be finite normal floats, which refuses
+        degenerate clips such as 1e-310 or 1e308.
     bits: b, quantization levels 2^b per coordinate (1..32).
-    max_clients: n_max, the most clients whose values may be summed.
+    max_clients: n_max, the most clients whose values may be summed (1..2^32 - 2).
     max_weight: w_max, the largest integer weight one client may carry (>= 1).
     modulus_bits: k, the aggregation modulus 2^k; ``None`` picks the smallest that fits.
 
-    Raises ConfigurationError for out-of-range values and BitBudgetError when k is too
-    small for the sum of n_max clients at full weight.
+    Integer fields accept Python and numpy integers (stored as Python ints); bool, float,
+    str and None (except for ``modulus_bits``) are refused.
+
+    Raises ConfigurationError for wrong types and out-of-range values, and BitBudgetError
+    when k is too small (or would exceed 64) for the sum of n_max clients at full weight.
     """
 
     clip: float = 1.0
@@ -55,22 +112,38 @@ class QuantizationConfig:
     modulus_bits: int | None = None
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.clip) and self.clip > 0):
-            raise ConfigurationError(f"clip must be a positive finite number, got {self.clip}")
-        if not 1 <= self.bits <= MAX_QUANT_BITS:
-            raise ConfigurationError(f"quantization bits must be in 1..32, got {self.bits}")
-        if self.max_clients < 1 or self.max_weight < 1:
-            raise ConfigurationError("max_clients and max_weight must be at least 1")
-        needed = required_modulus_bits(self.bits, self.max_clients, self.max_weight)
-        if self.modulus_bits is None:
-            if needed > 64:
-                raise BitBudgetError(f"the sum needs {needed} bits, more than 64")
-            object.__setattr__(self, "modulus_bits", needed)
-        elif self.modulus_bits < needed or self.modulus_bits > 64:
-            raise BitBudgetError(
-                f"modulus 2^{self.modulus_bits} cannot hold the sum of {self.max_clients} "
-                f"clients at {self.bits} bits and weight {self.max_weight}: needs {needed} bits"
+        # Check every field first, then normalise them all (numpy scalars become Python
+        # numbers, so no later arithmetic can wrap around in a fixed-width dtype).
+        clip = _clip_value(self.clip)
+        bits = _integer("quantization bits", self.bits, 1, MAX_QUANT_BITS)
+        max_clients = _integer("max_clients", self.max_clients, 1)
+        max_weight = _integer("max_weight", self.max_weight, 1)
+        given_k = None if self.modulus_bits is None else _integer("modulus_bits", self.modulus_bits)
+        levels = (1 << bits) - 1
+        step = 2 * clip / levels
+        if not (math.isfinite(2 * clip) and math.isfinite(_scale(clip, levels))):
+            raise ConfigurationError(f"clip {clip} is too extreme to quantize at {bits} bits")
+        if not step >= sys.float_info.min:
+            raise ConfigurationError(
+                f"clip {clip} gives a quantization step below the smallest normal float"
             )
+        needed = required_modulus_bits(bits, max_clients, max_weight)
+        if given_k is None and needed > MAX_MODULUS_BITS:
+            raise BitBudgetError(f"the sum needs {needed} bits, more than 64")
+        if given_k is not None and not needed <= given_k <= MAX_MODULUS_BITS:
+            raise BitBudgetError(
+                f"modulus 2^{given_k} cannot hold the sum of {max_clients} "
+                f"clients at {bits} bits and weight {max_weight}: needs {needed} bits"
+            )
+        # The wire-format bound on n_max after the budget: a configuration that breaks
+        # both is refused, as before this bound existed, with BitBudgetError.
+        _integer("max_clients", max_clients, 1, MAX_CLIENTS)
+        modulus_bits = needed if given_k is None else given_k
+        object.__setattr__(self, "clip", clip)
+        object.__setattr__(self, "bits", bits)
+        object.__setattr__(self, "max_clients", max_clients)
+        object.__setattr__(self, "max_weight", max_weight)
+        object.__setattr__(self, "modulus_bits", modulus_bits)
 
     @property
     def k(self) -> int:
@@ -86,7 +159,10 @@ class QuantizationConfig:
 
 
 def _check_update(x: npt.ArrayLike) -> npt.NDArray[np.floating]:
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError):  # ragged nesting and the like
+        raise InputError("an update must be a 1-D float vector") from None
     if arr.ndim != 1 or arr.dtype.kind != "f":
         raise InputError("an update must be a 1-D float vector")
     if not np.isfinite(arr).all():
@@ -104,19 +180,45 @@ def quantize(
     Raises InputError for a non-vector and NonFiniteInputError for NaN or Inf.
     """
     arr = _check_update(x)
+    levels = config.levels
     scaled = np.empty(arr.size, dtype=np.float64)
-    np.clip(arr, -config.clip, config.clip, out=scaled)
+    # Clip in float64 whatever the input dtype (float16/32 would round the bounds), so
+    # -clip <= x <= clip exactly and x + clip >= 0: rounding is monotone and -clip + clip
+    # is exactly 0. Every later step keeps the values >= 0, so no lower clamp is needed.
+    np.clip(arr, -config.clip, config.clip, out=scaled, dtype=np.float64)
     scaled += config.clip
     # Scale to [0, 2^b - 1] and by 2^32 in one pass, add 32-bit uniform noise u, scale
     # back and truncate: floor(v + u / 2^32), rounding up with probability frac(v) to
     # within 2^-32. Scaling by powers of two is exact; the addition rounds by at most
     # 2^(b-21) units of u, so the bias stays below 2^(b-53) levels.
-    scaled *= config.levels / (2 * config.clip) * 2.0**32
+    scaled *= _scale(config.clip, levels)
     scaled += expand(entropy(16), arr.size, 32, Label.ROUNDING.value)
     scaled *= 2.0**-32
-    q = scaled.astype(mask_dtype(config.k))  # truncation = floor: all values are >= 0
-    np.minimum(q, q.dtype.type(config.levels), out=q)
-    return q
+    # At +clip, v = 2^b - 1 plus rounding error plus u / 2^32 can reach 2^b (at b = 32,
+    # v * 2^32 + u rounds to 2^64): clamp in float, where 2^b - 1 is exact, *before* the
+    # cast, which would wrap 2^32 to 0 in uint32. This replaces an integer clamp after the
+    # cast, so it costs no extra pass.
+    np.minimum(scaled, float(levels), out=scaled)
+    return scaled.astype(mask_dtype(config.k))  # truncation = floor: 0 <= values <= 2^b - 1
+
+
+def count_clipped(x: npt.ArrayLike, config: QuantizationConfig) -> int:
+    """The number of coordinates of ``x`` with |x| > clip, which :func:`quantize` clips.
+
+    The comparison is exact for every float dtype (no rounding of ``clip`` to the input's
+    precision). Raises InputError for a non-vector and NonFiniteInputError for NaN or Inf.
+    """
+    arr = _check_update(x)
+    # The largest value of arr's dtype that is <= clip: for values of that dtype,
+    # |x| > clip  <=>  |x| > threshold (nothing representable lies in between).
+    largest = np.finfo(arr.dtype).max
+    if config.clip >= float(largest):  # no finite value of this dtype exceeds the clip
+        threshold = largest
+    else:
+        threshold = arr.dtype.type(config.clip)
+        if float(threshold) > config.clip:  # rounded up
+            threshold = np.nextafter(threshold, arr.dtype.type(0))
+    return int(np.count_nonzero(np.abs(arr) > threshold))
 
 
 def dequantize(
@@ -124,11 +226,17 @@ def dequantize(
 ) -> npt.NDArray[np.float64]:
     """Map a sum of quantized values (total weight ``weight``) to the mean in float units.
 
-    Raises InputError if ``weight`` is not positive.
+    Raises InputError unless ``total`` is a 1-D integer vector, and WeightError unless
+    ``weight`` is an integer in 1..n_max * w_max (the budget bounds every total weight).
     """
-    if weight <= 0:
-        raise InputError("the total weight of an aggregate must be positive")
-    mean = total.astype(np.float64) / weight
+    # Imported here: secagg.weighting builds on this module.
+    from secagg.weighting import check_weight
+
+    weight = check_weight(weight, config.max_clients * config.max_weight)
+    values = np.asarray(total)
+    if values.ndim != 1 or values.dtype.kind not in "ui":
+        raise InputError("an aggregate must be a 1-D integer vector")
+    mean = values.astype(np.float64) / weight
     mean *= 2 * config.clip / config.levels
     mean -= config.clip
     return mean

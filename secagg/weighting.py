@@ -5,16 +5,21 @@ the vector [w*q_1, ..., w*q_d, w] through the masking or Paillier protocol, so t
 server learns only sum(w) and sum(w*q), never one client's weight. The layout is
 defined here and only here: :func:`encode_weighted` builds it and
 :func:`decode_weighted` splits the aggregate.
+
+A weight is a Python or numpy integer in 1..w_max, checked by :func:`check_weight`
+(:func:`check_weights` for a list): a float, boolean or oversized weight would
+silently change or overflow the weighted sum.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from secagg.errors import InputError
+from secagg.errors import ConfigurationError, InputError, WeightError
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.quantize import QuantizationConfig, dequantize, quantize
 
@@ -26,6 +31,65 @@ def protected_length(dim: int) -> int:
     return dim + WEIGHT_SLOTS
 
 
+def _describe(value: object) -> str:
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _check_max_weight(max_weight: object) -> int | None:
+    if max_weight is None:
+        return None
+    if isinstance(max_weight, (bool, np.bool_)) or not isinstance(max_weight, (int, np.integer)):
+        raise ConfigurationError(f"max_weight must be an integer, got {_describe(max_weight)}")
+    if max_weight < 1:
+        raise ConfigurationError(f"max_weight must be at least 1, got {max_weight}")
+    return int(max_weight)
+
+
+def _weight(weight: object, max_weight: int | None, where: str) -> int:
+    if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, np.integer)):
+        raise WeightError(f"{where} must be an integer, got {_describe(weight)}")
+    value = int(weight)
+    if value < 1:
+        raise WeightError(f"{where} must be at least 1, got {value}")
+    if max_weight is not None and value > max_weight:
+        raise WeightError(f"{where} is {value}, above the maximum weight {max_weight}")
+    return value
+
+
+def check_weight(weight: object, max_weight: int | None = None) -> int:
+    """``weight`` as a Python int, if it is a valid client weight.
+
+    Accepts Python ints and numpy integer scalars in 1..``max_weight`` (no upper bound
+    when ``max_weight`` is None). Refuses bool, every float (even 2.0: a float weight
+    is usually a fraction that truncation would silently change), NaN, Inf, str, None
+    and out-of-range values with WeightError naming the value. Raises
+    ConfigurationError if ``max_weight`` itself is not an integer >= 1.
+    """
+    return _weight(weight, _check_max_weight(max_weight), "weight")
+
+
+def check_weights(weights: Iterable[object], max_weight: int | None = None) -> list[int]:
+    """Every weight of ``weights`` checked as by :func:`check_weight`, as Python ints.
+
+    The WeightError names the position of the first bad weight and its value; a
+    ``weights`` that is not an iterable of weights (a str, bytes, a number) is refused
+    as a whole.
+    """
+    bound = _check_max_weight(max_weight)
+    if isinstance(weights, (str, bytes)):
+        raise WeightError(f"weights must be a sequence of integers, got {_describe(weights)}")
+    try:
+        items = iter(weights)
+    except TypeError:
+        raise WeightError(
+            f"weights must be a sequence of integers, got {_describe(weights)}"
+        ) from None
+    return [_weight(w, bound, f"weight at position {i}") for i, w in enumerate(items)]
+
+
 def encode_weighted(
     x: npt.ArrayLike,
     weight: int,
@@ -34,13 +98,10 @@ def encode_weighted(
 ) -> npt.NDArray[np.unsignedinteger]:
     """Quantize ``x`` and lay out [w*q, w] in Z_{2^k}.
 
-    Raises InputError unless 1 <= weight <= config.max_weight (an integer), and
-    NonFiniteInputError for NaN or Inf in ``x``.
+    Raises WeightError unless ``weight`` is an integer in 1..config.max_weight (see
+    :func:`check_weight`), and NonFiniteInputError for NaN or Inf in ``x``.
     """
-    if isinstance(weight, bool) or not isinstance(weight, (int, np.integer)):
-        raise InputError(f"weight must be an integer, got {type(weight).__name__}")
-    if not 1 <= weight <= config.max_weight:
-        raise InputError(f"weight {weight} outside 1..{config.max_weight}")
+    weight = check_weight(weight, config.max_weight)
     q = quantize(x, config, entropy)
     out = np.empty(protected_length(q.size), dtype=q.dtype)
     np.multiply(q, q.dtype.type(weight), out=out[:-WEIGHT_SLOTS])
@@ -59,7 +120,13 @@ class WeightedMean:
 def split_weighted(
     aggregate: npt.NDArray[np.unsignedinteger],
 ) -> tuple[npt.NDArray[np.unsignedinteger], int]:
-    """Split an aggregate vector into (sum of w*q, sum of w)."""
+    """Split an aggregate vector into (sum of w*q, sum of w).
+
+    Raises InputError unless ``aggregate`` is a 1-D integer array holding at least one
+    value and the weight.
+    """
+    if not isinstance(aggregate, np.ndarray) or aggregate.dtype.kind not in "ui":
+        raise InputError("an aggregate must be a 1-D integer array")
     if aggregate.ndim != 1 or aggregate.size < 1 + WEIGHT_SLOTS:
         raise InputError("aggregate too short to hold values and a weight")
     return aggregate[:-WEIGHT_SLOTS], int(aggregate[-1])
@@ -68,6 +135,10 @@ def split_weighted(
 def decode_weighted(
     aggregate: npt.NDArray[np.unsignedinteger], config: QuantizationConfig
 ) -> WeightedMean:
-    """Dequantize an aggregate into the weighted mean. Raises InputError if sum(w) = 0."""
+    """Dequantize an aggregate into the weighted mean.
+
+    Raises InputError for a malformed aggregate and WeightError (an InputError) if the
+    total weight sum(w) is 0 or above n_max * w_max.
+    """
     values, total_weight = split_weighted(aggregate)
     return WeightedMean(mean=dequantize(values, total_weight, config), total_weight=total_weight)

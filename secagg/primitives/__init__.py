@@ -8,6 +8,7 @@ the property it gives and nothing more.
 
 from secagg.primitives.aead import open_sealed, seal
 from secagg.primitives.entropy import Entropy, system_entropy
+from secagg.primitives.entropy import seeded_entropy as seeded_entropy
 from secagg.primitives.keyagreement import (
     KeyPair,
     Label,
@@ -38,6 +39,7 @@ __all__ = [
     "recover",
     "same_key",
     "seal",
+    "seeded_entropy",
     "split",
     "system_entropy",
 ]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import gmpy2
 import pytest
 
-from secagg.errors import ConfigurationError, InvalidPublicKeyError
+from secagg.errors import ConfigurationError, InputError, InvalidPublicKeyError
 from secagg.paillier import (
     PRODUCTION_KEY_BITS,
     PrivateKey,
@@ -16,6 +19,8 @@ from secagg.paillier import (
     is_probable_prime,
     validate_public_key,
 )
+
+keys = importlib.import_module("secagg.paillier.keys")
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "wycheproof"
 
@@ -109,3 +114,89 @@ def test_private_key_must_factor_n(key: PrivateKey) -> None:
 
     with pytest.raises(CryptoError):
         PrivateKey(public=key.public, p=key.p, q=key.q + 2)
+
+
+# --- trial division by every prime below 2^20 --------------------------------------
+
+
+def _with_small_factor(p: int, bits: int = 2048) -> int:
+    """An odd ``bits``-bit modulus p * c with c a large prime: not a perfect power."""
+    cofactor = int(gmpy2.next_prime((1 << (bits - 1)) // p + 1))
+    n = p * cofactor
+    assert n.bit_length() == bits and n % 2 == 1
+    return n
+
+
+@pytest.mark.parametrize(
+    "factor",
+    [
+        3,
+        65521,  # the largest prime below 2^16: refused before and now
+        65537,  # just above 2^16: the old check accepted it
+        1 << 16 | 1 << 15 | 1,  # not prime itself: 98305 = 5 * 19661
+        int(gmpy2.next_prime(1 << 19)),
+        1048573,  # the largest prime below 2^20
+    ],
+)
+@pytest.mark.parametrize("bits", [2048, 3072])
+def test_factors_below_the_bound_are_refused(factor: int, bits: int) -> None:
+    with pytest.raises(InvalidPublicKeyError, match="prime factor below 2\\^20"):
+        validate_public_key(_with_small_factor(factor, bits))
+
+
+def test_the_bound_is_2_to_the_20() -> None:
+    assert keys.SMALL_FACTOR_BOUND == 1 << 20
+    assert int(gmpy2.prev_prime(keys.SMALL_FACTOR_BOUND)) == 1048573
+    # A factor just above the bound passes this check (nothing cheap can refuse it).
+    above = int(gmpy2.next_prime(keys.SMALL_FACTOR_BOUND))
+    assert validate_public_key(_with_small_factor(above)).bits == 2048
+
+
+def test_the_product_is_every_prime_below_the_bound() -> None:
+    product = keys._small_primes_product()
+    assert product == keys._product_tree(keys._primes_below(keys.SMALL_FACTOR_BOUND))
+    assert product % 1048573 == 0 and product % (1 << 20 | 7) != 0  # 1048583 is prime
+    assert keys._primes_below(30) == [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]
+    assert keys._primes_below(2) == [] and keys._product_tree([]) == 1
+
+
+def test_the_product_is_not_built_at_import() -> None:
+    code = (
+        "import secagg, secagg.paillier.keys as k\n"
+        "assert k._small_primes_product.cache_info().currsize == 0\n"
+        "k.is_probable_prime((1 << 127) - 1)\n"
+        "assert k._small_primes_product.cache_info().currsize == 1\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_real_keys_are_accepted(key: PrivateKey, other_key: PrivateKey) -> None:
+    for k in (key, other_key):
+        assert validate_public_key(k.public.n).n == k.public.n
+
+
+@pytest.mark.parametrize("bits", [2048, 3072])
+def test_random_moduli_of_two_large_primes_are_accepted(bits: int) -> None:
+    half = bits // 2
+    p = int(gmpy2.next_prime((1 << (half - 1)) | (1 << (half - 2)) | 12345))
+    q = int(gmpy2.next_prime(p + (1 << (half - 3))))
+    assert validate_public_key(p * q).bits == bits
+
+
+def test_primality_around_the_bound() -> None:
+    # Primes below the bound are their own small factor: they are decided exactly.
+    assert is_probable_prime(1048573) and is_probable_prime(65537) and is_probable_prime(2)
+    assert is_probable_prime(int(gmpy2.next_prime(1 << 20)))
+    assert not is_probable_prime(1048573 * 1048571)  # above the bound, both factors below
+    assert not is_probable_prime(65537 * int(gmpy2.next_prime(1 << 100)))
+    assert not is_probable_prime(1 << 20)
+
+
+@pytest.mark.parametrize("value", [2.0, "7", None, True])
+def test_primality_refuses_non_integers(value: object) -> None:
+    with pytest.raises(InputError):
+        is_probable_prime(value)  # type: ignore[arg-type]
+
+
+def test_primality_accepts_mpz() -> None:
+    assert is_probable_prime(gmpy2.mpz(1048573))
