@@ -129,6 +129,11 @@ class DuplicateMessageError(MessageError):
     """A second message from the same sender in the same stage: a replay within the round."""
 
 
+class ReplayedMessageError(DuplicateMessageError):
+    """An exact copy of a message already accepted: refused, and it changes nothing (the
+    sender stays in the round: a copy is no evidence against it)."""
+
+
 class MisaddressedMessageError(MessageError):
     """The message names a recipient or sender that this party does not expect."""
 

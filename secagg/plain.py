@@ -28,6 +28,7 @@ from secagg.errors import (
     DuplicateMessageError,
     EncodeError,
     InputError,
+    ReplayedMessageError,
     SenderMismatchError,
     SessionMismatchError,
     StageError,
@@ -36,6 +37,7 @@ from secagg.errors import (
 )
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.prg import mask_dtype
+from secagg.protocol.bans import Bans, check_sender
 from secagg.protocol.machine import Machine, transitions
 from secagg.protocol.party import Outcome, Waiting
 from secagg.protocol.state import (
@@ -231,7 +233,7 @@ class PlainClient(Machine[ClientStage]):
         if self.stage is ClientStage.NEW:
             vector = self._record(np.ndarray)
             w.var(vector.astype(vector.dtype.newbyteorder("<"), copy=False).tobytes())
-        return encode_state(header, w.getvalue(), key=key, entropy=self._entropy)
+        return encode_state(header, w.getvalue(), key=key)
 
     @classmethod
     def restore(
@@ -285,7 +287,7 @@ class ServerStage(enum.Enum):
 @dataclass(eq=False)
 class _Collecting:
     sum: columnpack.PackedSum
-    received: dict[int, bytes] = field(default_factory=dict)  # sender -> its payload
+    received: dict[int, bytes] = field(default_factory=dict)  # sender -> its message
 
 
 class PlainServer(Machine[ServerStage]):
@@ -300,6 +302,12 @@ class PlainServer(Machine[ServerStage]):
             _Collecting(columnpack.PackedSum(config.length, config.modulus_bits)),
         )
         self.config = config
+        self._bans = Bans()
+
+    @property
+    def dropped(self) -> dict[int, str]:
+        """Clients dropped for a refused message, with the reason."""
+        return dict(self._bans.reasons)
 
     @property
     def finished(self) -> bool:
@@ -312,28 +320,31 @@ class PlainServer(Machine[ServerStage]):
 
     def receive(self, sender: int, data: bytes) -> None:
         """Check and add one client's input. Raises the MessageError family (nothing
-        changes) or StageError."""
+        accepted changes; the refusals of :mod:`secagg.protocol.bans` drop the sender)
+        or StageError."""
         self._require(ServerStage.COLLECTING)
         collecting = self._record(_Collecting)
-        if isinstance(sender, bool) or not isinstance(sender, int) or not (
-            1 <= sender <= self.config.num_clients
-        ):
-            raise UnknownClientError(f"sender {sender!r} is not a client of this round")
-        message = PlainInput.decode(data, self.config)
-        if message.sender != sender:
-            raise SenderMismatchError(f"message names client {message.sender}", sender=sender)
-        if message.session_id != self.config.session_id or message.round != self.config.round_number:
-            raise SessionMismatchError("message from another session or round", sender=sender)
-        if sender in collecting.received:
-            raise DuplicateMessageError(f"second input from client {sender}", sender=sender)
+        check_sender(sender, range(1, self.config.num_clients + 1))
+        self._bans.check(sender)
+        with self._bans.judging(sender):
+            message = PlainInput.decode(data, self.config)
+            if message.sender != sender:
+                raise SenderMismatchError(f"message names client {message.sender}", sender=sender)
+            config = self.config
+            if message.session_id != config.session_id or message.round != config.round_number:
+                raise SessionMismatchError("message from another session or round", sender=sender)
+            if sender in collecting.received:
+                if collecting.received[sender] == bytes(data):
+                    raise ReplayedMessageError(f"copy of client {sender}'s input", sender=sender)
+                raise DuplicateMessageError(f"second input from client {sender}", sender=sender)
         collecting.sum.add(message.payload)
-        collecting.received[sender] = b""
+        collecting.received[sender] = bytes(data)
 
     def waiting(self) -> Waiting:
         if self.stage is not ServerStage.COLLECTING:
             return Waiting(self.stage.value, frozenset(), frozenset(), 0, False)
         received = frozenset(self._record(_Collecting).received)
-        pending = frozenset(range(1, self.config.num_clients + 1)) - received
+        pending = frozenset(range(1, self.config.num_clients + 1)) - received - set(self._bans.reasons)
         needed = max(0, self.config.min_survivors - len(received))
         return Waiting(self.stage.value, pending, received, needed, needed == 0)
 

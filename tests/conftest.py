@@ -36,3 +36,18 @@ def wycheproof_dir() -> Path:
     if not WYCHEPROOF.is_dir():
         pytest.fail(f"Wycheproof vectors missing: {WYCHEPROOF} (../shared must sit beside the repo)")
     return WYCHEPROOF
+
+
+@pytest.fixture(scope="session")
+def key():  # noqa: ANN201 - a secagg.paillier.PrivateKey
+    """One 2048-bit Paillier key pair per test session (generation is the slow part)."""
+    from secagg.paillier import generate_keypair
+
+    return generate_keypair(2048)
+
+
+@pytest.fixture(scope="session")
+def other_key():  # noqa: ANN201
+    from secagg.paillier import generate_keypair
+
+    return generate_keypair(2048)

@@ -403,7 +403,7 @@ class MaskingClient(Machine[ClientStage]):
         )
         body = FieldWriter().u8(_ORDER.index(self.stage))
         _write_record(body, self)
-        return encode_state(header, body.getvalue(), key=key, entropy=self._entropy)
+        return encode_state(header, body.getvalue(), key=key)
 
     @classmethod
     def restore(

@@ -45,11 +45,10 @@ from secagg.errors import (
     DuplicateMessageError,
     InsufficientSharesError,
     MisaddressedMessageError,
-    SecAggError,
+    ReplayedMessageError,
     SenderMismatchError,
     SessionMismatchError,
     StageError,
-    UnexpectedMessageError,
     UnknownClientError,
     UnrecoverableSecretError,
     WeakKeyError,
@@ -70,6 +69,7 @@ from secagg.masking.messages import (
 from secagg.primitives.entropy import system_entropy
 from secagg.primitives.keyagreement import KeyPair, check_public_key
 from secagg.primitives.shamir import Share, recover
+from secagg.protocol.bans import Bans, check_sender
 from secagg.protocol.machine import Machine, transitions
 from secagg.protocol.observer import Observer, Work, report
 from secagg.protocol.party import Outcome, Waiting
@@ -157,7 +157,7 @@ class MaskingServer(Machine[ServerStage]):
         self.config = config
         self._observer = observer
         self._announce = announce_id(config)
-        self._banned: dict[int, str] = {}  # transport sender -> why it was dropped
+        self._bans = Bans()  # transport senders dropped for a refused message
         self._fingerprints: dict[int, bytes] = {}  # this stage: sender -> its message's tag
         self.flagged: dict[int, str] = {}  # holders caught sending corrupt shares
         # Fingerprints use a key only this server knows (see _fingerprint).
@@ -188,7 +188,7 @@ class MaskingServer(Machine[ServerStage]):
     @property
     def dropped(self) -> Mapping[int, str]:
         """Clients dropped for a refused message, with the reason."""
-        return dict(self._banned)
+        return self._bans.reasons
 
     def neighbours_of(self, client: int) -> frozenset[int]:
         """The client's neighbourhood (empty before the keys are closed)."""
@@ -214,63 +214,41 @@ class MaskingServer(Machine[ServerStage]):
 
         Raises, with no change to anything accepted: StageError (no stage is collecting),
         UnknownClientError (not a client of the round, or already dropped),
-        UnexpectedMessageError / SessionMismatchError / DuplicateMessageError for late,
-        replayed and repeated messages (the sender stays in), and DecodeError,
-        SenderMismatchError, WeakKeyError or another MessageError for a message that gets
-        its sender dropped. AbortError when a second, different masked input arrives.
+        UnexpectedMessageError / SessionMismatchError / ReplayedMessageError for late,
+        stale and copied messages (the sender stays in), and DecodeError,
+        SenderMismatchError, WeakKeyError or another refusal that drops the sender
+        (:mod:`secagg.protocol.bans`). AbortError when a second, different masked input
+        arrives.
         """
         expected = _EXPECTED.get(self.stage)
         if expected is None:
             raise StageError(f"server is {self.stage.value}: no message expected")
-        if isinstance(sender, bool) or not isinstance(sender, int) or not (
-            1 <= sender <= self.config.num_clients
-        ):
-            raise UnknownClientError(f"sender {sender!r} is not a client of this round")
-        try:
+        check_sender(sender, range(1, self.config.num_clients + 1))
+        self._bans.check(sender)
+        with self._bans.judging(sender):
             message = expected.decode(data, self.config)
-        except (UnexpectedMessageError, SessionMismatchError):
-            raise
-        except DecodeError as exc:
-            self._refuse(sender, DecodeError(str(exc), sender=sender))
-        if message.sender != sender:
-            self._refuse(
-                sender,
-                SenderMismatchError(
+            if message.sender != sender:
+                raise SenderMismatchError(
                     f"client {sender} sent a message in the name of client {message.sender}",
                     sender=sender,
-                ),
-            )
-        if message.round != self.round or message.session_id != self._expected_session():
-            raise SessionMismatchError("message from another session or round", sender=sender)
-        fingerprint = self._fingerprint(data)
-        if sender in self._fingerprints:
-            if fingerprint == self._fingerprints[sender]:
-                raise DuplicateMessageError(f"copy of client {sender}'s message", sender=sender)
-            if isinstance(message, MaskedInput):
-                self._abort_round(
-                    f"two different masked inputs from client {sender}: one is forged, and "
-                    "the one already in the sum cannot be taken out"
                 )
-            self._refuse(
-                sender,
-                DuplicateMessageError(f"a second, different message from client {sender}", sender=sender),
-            )
-        if sender in self._banned:
-            raise UnknownClientError(
-                f"client {sender} was dropped: {self._banned[sender]}", sender=sender
-            )
-        try:
+            if message.round != self.round or message.session_id != self._expected_session():
+                raise SessionMismatchError("message from another session or round", sender=sender)
+            fingerprint = self._fingerprint(data)
+            if sender in self._fingerprints:
+                if fingerprint == self._fingerprints[sender]:
+                    raise ReplayedMessageError(f"copy of client {sender}'s message", sender=sender)
+                if isinstance(message, MaskedInput):
+                    self._abort_round(
+                        f"two different masked inputs from client {sender}: one is forged, and "
+                        "the one already in the sum cannot be taken out"
+                    )
+                raise DuplicateMessageError(
+                    f"a second, different message from client {sender}", sender=sender
+                )
             self._check(message)
-        except SecAggError as exc:
-            self._refuse(sender, exc)
         self._store(message)
         self._fingerprints[sender] = fingerprint
-
-    def _refuse(self, sender: int, error: SecAggError) -> NoReturn:
-        """Drop ``sender`` for the rest of the round (keeping what it sent before) and
-        raise ``error``."""
-        self._banned.setdefault(sender, str(error))
-        raise error
 
     def _expected_session(self) -> bytes:
         current = self._current_round() if self.stage is not ServerStage.COLLECTING_KEYS else None
@@ -348,7 +326,7 @@ class MaskingServer(Machine[ServerStage]):
             return Waiting(stage.value, frozenset(), frozenset(), 0, False)
         asked, received = self._asked(), frozenset(self._fingerprints)
         problem = self._closing_problem()
-        pending = frozenset(asked - received - set(self._banned))
+        pending = frozenset(asked - received - set(self._bans.reasons))
         needed = 0 if problem is None else self._shortfall()
         return Waiting(stage.value, pending, received, needed, problem is None)
 
@@ -468,7 +446,7 @@ class MaskingServer(Machine[ServerStage]):
         survivors = set(inputs.uploaded)
         if not survivors:
             return "no masked input arrived: there is nothing to aggregate"
-        responders = survivors - set(self._banned)
+        responders = survivors - set(self._bans.reasons)
         for cid in sorted(inputs.live):
             needed = cid in survivors or bool(graph[cid] & survivors)
             alive = graph[cid] & responders
@@ -488,7 +466,7 @@ class MaskingServer(Machine[ServerStage]):
         dropped = set(inputs.live) - survivors
         # A survivor refused since its upload stays in the sum but is asked for nothing.
         requests = {}
-        for cid in sorted(survivors - set(self._banned)):
+        for cid in sorted(survivors - set(self._bans.reasons)):
             live = graph[cid] & inputs.live
             requests[cid] = UnmaskingRequest(
                 inputs.round.session,

@@ -38,6 +38,7 @@ from secagg.errors import (
     InputError,
     InvalidPublicKeyError,
     MisaddressedMessageError,
+    ReplayedMessageError,
     SenderMismatchError,
     SessionMismatchError,
     StageError,
@@ -59,6 +60,7 @@ from secagg.paillier.packing import pack_slots, unpack_slots
 from secagg.paillier.session import PaillierConfig, config_digest, session_id
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.prg import mask_dtype
+from secagg.protocol.bans import Bans, check_sender
 from secagg.protocol.machine import Machine, transitions
 from secagg.protocol.observer import Observer, Work, report
 from secagg.protocol.party import Outcome, Waiting
@@ -282,7 +284,7 @@ class KeyHolder(Machine[KeyHolderStage]):
                 _write_key(w, start)
         elif self.stage is KeyHolderStage.PUBLISHED:
             _write_key(w, self._record(_Published).key)
-        return encode_state(header, w.getvalue(), key=key, entropy=self._entropy)
+        return encode_state(header, w.getvalue(), key=key)
 
     @classmethod
     def restore(
@@ -393,8 +395,11 @@ class PaillierClient(Machine[ClientStage]):
         return self._id
 
     def start(self) -> bytes | None:
-        """The key holder's public key message; None for every other client."""
-        return self.key_holder.start() if self.key_holder is not None else None
+        """The key holder's public key message; None for every other client (which
+        speaks only when it has the key). Raises StageError once the client is done."""
+        with self._refusing():
+            self._require(ClientStage.AWAIT_KEY)
+            return self.key_holder.start() if self.key_holder is not None else None
 
     def handle(self, data: bytes) -> bytes:
         """Answer a PAILLIER_PUBLIC_KEY with this client's ciphertexts, or (key holder
@@ -449,7 +454,7 @@ class PaillierClient(Machine[ClientStage]):
             w.var(protected.astype(protected.dtype.newbyteorder("<"), copy=False).tobytes())
         # The key holder's own state, unsealed inside this one (which is sealed if asked).
         w.var(self.key_holder.save() if self.key_holder is not None else b"")
-        return encode_state(header, w.getvalue(), key=key, entropy=self._entropy)
+        return encode_state(header, w.getvalue(), key=key)
 
     @classmethod
     def restore(
@@ -580,6 +585,7 @@ class PaillierServer(Machine[ServerStage]):
     def __init__(self, config: PaillierConfig) -> None:
         super().__init__(ServerStage.AWAIT_KEY, _AwaitKey())
         self.config = config
+        self._bans = Bans()
 
     @property
     def finished(self) -> bool:
@@ -613,26 +619,40 @@ class PaillierServer(Machine[ServerStage]):
         holder's public key, a client's upload, or the key holder's aggregate.
 
         Raises the MessageError family, InvalidPublicKeyError or InvalidCiphertextError
-        with no state change, except a second, different upload (DuplicateMessageError
-        after removing that client's first upload). StageError when nothing is expected.
+        with no change to anything accepted; a second, different upload raises
+        DuplicateMessageError after removing that client's first upload. A refusal that
+        counts against the sender drops it for the round (:mod:`secagg.protocol.bans`);
+        late, stale and copied messages change nothing. StageError when nothing is
+        expected.
         """
-        if isinstance(sender, bool) or not isinstance(sender, int):
-            raise UnknownClientError(f"sender {sender!r} is not a client id")
         stage = self.stage
-        if stage is ServerStage.AWAIT_KEY:
-            self._receive_key(sender, data)
-        elif stage is ServerStage.COLLECTING:
-            self._receive_upload(sender, data)
-        elif stage is ServerStage.DECRYPTING:
-            self._receive_aggregate(sender, data)
-        else:
+        if stage not in (ServerStage.AWAIT_KEY, ServerStage.COLLECTING, ServerStage.DECRYPTING):
             raise StageError(f"server is {stage.value}: no message expected")
+        check_sender(sender, self.config.clients)
+        self._bans.check(sender)
+        with self._bans.judging(sender):
+            if stage is ServerStage.AWAIT_KEY:
+                self._receive_key(sender, data)
+            elif stage is ServerStage.COLLECTING:
+                self._receive_upload(sender, data)
+            else:
+                self._receive_aggregate(sender, data)
+
+    @property
+    def dropped(self) -> dict[int, str]:
+        """Clients dropped for a refused message, with the reason."""
+        return dict(self._bans.reasons)
 
     def _receive_key(self, sender: int, data: bytes) -> None:
         awaiting = self._record(_AwaitKey)
+        claimed = PublicKeyMessage.decode(data).header.sender
+        if claimed != sender:
+            raise SenderMismatchError(f"client {sender} sent client {claimed}'s key", sender=sender)
         if sender != self.config.key_holder:
             raise UnknownClientError(f"client {sender} is not the key holder", sender=sender)
         if awaiting.message is not None:
+            if awaiting.message == bytes(data):
+                raise ReplayedMessageError("copy of the key holder's key", sender=sender)
             raise DuplicateMessageError("the key holder's key arrived already", sender=sender)
         _accept_public_key(self.config, data)
         awaiting.message = bytes(data)
@@ -655,7 +675,7 @@ class PaillierServer(Machine[ServerStage]):
         if sender in collecting.uploaded:
             first = collecting.retained.get(sender)
             if first is not None and first.blob == message.blob:
-                raise DuplicateMessageError(f"copy of client {sender}'s upload", sender=sender)
+                raise ReplayedMessageError(f"copy of client {sender}'s upload", sender=sender)
             if sender not in collecting.dropped:
                 if first is not None:
                     collecting.removed = _multiply(collecting.removed, first.values(), public)
@@ -673,13 +693,15 @@ class PaillierServer(Machine[ServerStage]):
     def _receive_aggregate(self, sender: int, data: bytes) -> None:
         decrypting = self._record(_Decrypting)
         config = self.config
-        if sender != config.key_holder:
-            raise UnknownClientError(f"client {sender} is not the key holder", sender=sender)
-        if decrypting.aggregate is not None:
-            raise DuplicateMessageError("the aggregate arrived already", sender=sender)
         message = AggregateMessage.decode(
             data, length=config.length, slot_bits=config.quantization.k
         )
+        if message.header.sender != sender:
+            raise SenderMismatchError(f"message names client {message.header.sender}", sender=sender)
+        if sender != config.key_holder:
+            raise UnknownClientError(f"client {sender} is not the key holder", sender=sender)
+        if decrypting.aggregate is not None:
+            raise ReplayedMessageError("the aggregate arrived already", sender=sender)
         _check_header(
             message.header,
             session=decrypting.session,
@@ -700,7 +722,7 @@ class PaillierServer(Machine[ServerStage]):
             done = frozenset(collecting.uploaded)
             have = len(collecting.survivors)
             needed = max(0, self.config.minimum - have)
-            pending = frozenset(self.config.clients) - done
+            pending = frozenset(self.config.clients) - done - set(self._bans.reasons)
             return Waiting(stage.value, pending, done, needed, needed == 0)
         if stage is ServerStage.DECRYPTING:
             return _one(stage.value, holder, self._record(_Decrypting).aggregate is not None)

@@ -79,10 +79,13 @@ def _check_key(key: bytes | None) -> None:
         raise ConfigurationError(f"a state storage key is {STORAGE_KEY_BYTES} bytes")
 
 
-def encode_state(
-    header: StateHeader, body: bytes, *, key: bytes | None = None, entropy: Entropy = system_entropy
-) -> bytes:
-    """Frame ``body`` under ``header``: sealed with ``key`` when given, else checksummed."""
+def encode_state(header: StateHeader, body: bytes, *, key: bytes | None = None) -> bytes:
+    """Frame ``body`` under ``header``: sealed with ``key`` when given, else checksummed.
+
+    The seal's nonce comes from ``os.urandom``, never from the party's entropy source,
+    so saving a party does not change what it draws next (a run with seeded entropy
+    stays the same whether or not it is saved and restored along the way).
+    """
     _check_key(key)
     head = _HEADER.pack(
         STATE_MAGIC,
@@ -95,7 +98,7 @@ def encode_state(
         header.step,
     )
     if key is not None:
-        return head + seal(key, body, head, entropy)
+        return head + seal(key, body, head, system_entropy)
     return head + body + hashlib.sha256(head + body).digest()
 
 
@@ -120,7 +123,7 @@ def decode_state(
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise StateIntegrityError("a saved state is bytes")
     data = bytes(data)
-    if len(data) < _HEADER.size + _DIGEST_BYTES or data[:2] != STATE_MAGIC:
+    if len(data) < _HEADER.size or data[:2] != STATE_MAGIC:
         raise StateIntegrityError("not a saved secagg state")
     magic, version, code, sealed, digest, saved_client, lineage, step = _HEADER.unpack_from(data)
     if version != STATE_VERSION:
@@ -138,7 +141,7 @@ def decode_state(
             raise StateIntegrityError("saved state altered or sealed under another key") from exc
     else:
         body, check = rest[:-_DIGEST_BYTES], rest[-_DIGEST_BYTES:]
-        if hashlib.sha256(head + body).digest() != check:
+        if len(rest) < _DIGEST_BYTES or hashlib.sha256(head + body).digest() != check:
             raise StateIntegrityError("saved state truncated or altered (checksum mismatch)")
     if code != kind:
         raise StateMismatchError(f"saved state of party kind {code}, expected {kind.name}")

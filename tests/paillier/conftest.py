@@ -1,24 +1,10 @@
-"""Shared fixtures: one 2048-bit key pair per test session (generation is the slow part)."""
+"""Paillier test helpers (the session's key pairs are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
 from collections.abc import Callable
-
-import pytest
-
-from secagg.paillier import PrivateKey, generate_keypair
-
-
-@pytest.fixture(scope="session")
-def key() -> PrivateKey:
-    return generate_keypair(2048)
-
-
-@pytest.fixture(scope="session")
-def other_key() -> PrivateKey:
-    return generate_keypair(2048)
 
 
 def counter_entropy(seed: bytes = b"test") -> Callable[[int], bytes]:

@@ -249,39 +249,54 @@ def test_session_round_and_address_checks(key: PrivateKey, other_key: PrivateKey
         r.server.receive(2, other_round.upload(2))
     with pytest.raises(SessionMismatchError):
         r.server.receive(2, other_session.upload(2))
-    good = r.upload(2)
+    good = r.upload(2)  # the session mismatches above say nothing against client 2
     with pytest.raises(SenderMismatchError):
-        r.server.receive(2, _with_sender(good, 4))  # names another client
+        r.server.receive(5, good)  # client 5 relays client 2's upload as its own
     with pytest.raises(UnknownClientError):
         r.server.receive(9, _with_sender(good, 9))
-    misaddressed = good[: HEADER_BYTES - 4] + struct.pack(">I", 5) + good[HEADER_BYTES:]
+    misaddressed = r.upload(3)
+    misaddressed = misaddressed[: HEADER_BYTES - 4] + struct.pack(">I", 5) + misaddressed[HEADER_BYTES:]
     with pytest.raises(MisaddressedMessageError):
-        r.server.receive(2, misaddressed)
+        r.server.receive(3, misaddressed)
     with pytest.raises(DecodeError):
-        r.server.receive(2, good[:-1])
+        r.server.receive(4, r.upload(4)[:-1])
     assert r.server.survivors == ()  # nothing refused changed the state
+    assert set(r.server.dropped) == {3, 4, 5}  # only the transport senders are dropped
+    with pytest.raises(UnknownClientError):
+        r.server.receive(5, r.upload(5))  # no second try
     r.server.receive(2, good)
     assert r.server.survivors == (2,)
 
 
-def test_invalid_ciphertexts_rejected_without_state_change(key: PrivateKey) -> None:
+def _collecting(r: Round) -> PaillierServer:
+    """A fresh server of the same round, collecting uploads."""
+    server = PaillierServer(r.config)
+    server.receive(r.config.key_holder, r.key_message)
+    server.close()
+    return server
+
+
+def test_invalid_ciphertexts_are_refused_and_drop_their_sender(key: PrivateKey) -> None:
     r = _start(key, _config())
     width = key.public.ciphertext_bytes
     count = r.config.ciphertexts
     good = CiphertextsMessage.decode(r.upload(1), count=count, width=width)
     values = [int(v) for v in good.values()]
     n, n2 = key.public.n, key.public.n * key.public.n
-    for bad in (0, n, key.p * 77, n2):
-        forged = CiphertextsMessage.from_values(good.header, [values[0], bad], width)
-        with pytest.raises(InvalidCiphertextError):
-            r.server.receive(1, forged.encode())
-    short = CiphertextsMessage.from_values(good.header, values[:1], width)
-    with pytest.raises(DecodeError):  # the declared count is checked before reading
-        r.server.receive(1, short.encode())
-    wide = CiphertextsMessage.from_values(good.header, values, width + 1)
-    with pytest.raises(DecodeError):
-        r.server.receive(1, wide.encode())
-    assert r.server.survivors == ()
+    bad_messages = [
+        CiphertextsMessage.from_values(good.header, [values[0], bad], width).encode()
+        for bad in (0, n, key.p * 77, n2)
+    ]
+    errors = [InvalidCiphertextError] * 4
+    # The declared count and width are checked before anything is read.
+    bad_messages.append(CiphertextsMessage.from_values(good.header, values[:1], width).encode())
+    bad_messages.append(CiphertextsMessage.from_values(good.header, values, width + 1).encode())
+    errors += [DecodeError, DecodeError]
+    for data, error in zip(bad_messages, errors, strict=True):
+        server = _collecting(r)
+        with pytest.raises(error):
+            server.receive(1, data)
+        assert server.survivors == () and 1 in server.dropped
     r.server.receive(1, good.encode())
     assert r.server.survivors == (1,)
 
