@@ -22,7 +22,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet -e ".[fl,dev]"
 	touch $@
 
-# `secagg bench` compares against Flower's SecAgg+: the `compare` extra pins flwr.
+# The harness compares against Flower's SecAgg+: the `compare` extra pins flwr. It runs
+# from the checkout (`python -m benchmarks`): it is not part of the installed library.
 $(VENV)/.installed-bench: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet $(TORCH)
 	$(PIP) install --quiet -e ".[fl,dev,compare]"
@@ -33,16 +34,16 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-dev
 	$(PY) -m ruff check secagg fl benchmarks
-	$(PY) -m mypy secagg fl
+	$(PY) -m mypy secagg fl benchmarks
 	$(PY) -m pytest
 
 # The full sweep (about 15 minutes on 2 cores); rewrites benchmarks/results/full.csv and
 # docs/benchmarks.md.
 bench: $(VENV)/.installed-bench
-	$(VENV)/bin/secagg bench
+	$(PY) -m benchmarks sweep
 
 bench-quick: $(VENV)/.installed-bench
-	$(VENV)/bin/secagg bench --quick --doc benchmarks/results/quick.md \
+	$(PY) -m benchmarks sweep --quick --doc benchmarks/results/quick.md \
 		--img-dir benchmarks/results/quick-img
 
 clean:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from secagg.measure import Scenario, dropouts, updates
+from secagg.scenario import Scenario, dropouts, updates
 
 
 def plain_round(scenario: Scenario) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""``secagg bench``: run a sweep, write the CSV and its meta JSON, regenerate the report.
+"""``python -m benchmarks sweep``: run a sweep, write the CSV and its meta JSON,
+regenerate the report.
 
-    secagg bench --quick            # about 4 minutes: every trend and every baseline
-    secagg bench                    # the full sweep behind docs/benchmarks.md
-    secagg bench --protocols secagg+ flower-secagg+ --reps 5
+    python -m benchmarks sweep --quick     # about 4 minutes: every trend and baseline
+    python -m benchmarks sweep             # the full sweep behind docs/benchmarks.md
+    python -m benchmarks sweep --protocols secagg+ flower-secagg+ --reps 5
 
 Flower's SecAgg+ runs only when ``flwr`` is installed (the ``compare`` extra); without
 it those points are skipped and the meta notes say so.
@@ -27,7 +28,7 @@ RESULTS = Path("benchmarks/results")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="secagg bench",
+        prog="python -m benchmarks sweep",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -98,7 +99,7 @@ class _Progress:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``secagg bench``; returns the exit status."""
+    """Entry point of ``python -m benchmarks sweep``; returns the exit status."""
     args = _parser().parse_args(argv)
     grid = quick_grid() if args.quick else full_grid()
     if args.reps is not None:
@@ -119,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     finally:
         progress.close()
-    command = "secagg bench " + shlex.join(sys.argv[2:] if argv is None else list(argv))
+    command = "python -m benchmarks sweep " + shlex.join(
+        sys.argv[2:] if argv is None else list(argv)
+    )
     meta = write_meta(
         csv_path,
         command=command.strip(),

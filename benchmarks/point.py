@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.floor import keystream_floor
+from benchmarks.measure import measure, measure_phe
 from benchmarks.schema import COLUMNS, STAGES
-from secagg.floor import keystream_floor
 from secagg.masking.config import neighbours_for_dropout
-from secagg.measure import Scenario, measure
-from secagg.result import Protocol
+from secagg.result import Backend
+from secagg.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Point:
     bits: int = 16
     rep: int = 0
 
-    def scenario(self, protocol: Protocol) -> Scenario:
+    def scenario(self, protocol: Backend) -> Scenario:
         # A different seed per repetition: new inputs and a new choice of who drops.
         return Scenario(
             protocol,
@@ -44,7 +45,7 @@ class Point:
         )
 
 
-_OURS = {"secagg": Protocol.SECAGG, "secagg+": Protocol.SECAGG_PLUS, "paillier": Protocol.PAILLIER}
+_OURS = {"secagg": Backend.SECAGG, "secagg+": Backend.SECAGG_PLUS, "paillier": Backend.PAILLIER}
 
 
 def run(point: Point) -> dict[str, Any]:
@@ -55,12 +56,12 @@ def run(point: Point) -> dict[str, Any]:
         report = measure(point.scenario(_OURS[point.protocol]))
         method = "measured"
     elif point.protocol == "phe-paillier":
-        report = measure(point.scenario(Protocol.PAILLIER_NAIVE))
+        report = measure_phe(point.scenario(Backend.PAILLIER))
         method = "extrapolated" if report["extrapolated"] else "measured"
     elif point.protocol == "plain":
         from benchmarks.baselines import plain_round
 
-        report = plain_round(point.scenario(Protocol.SECAGG_PLUS))
+        report = plain_round(point.scenario(Backend.SECAGG_PLUS))
         method = "measured"
     elif point.protocol == "flower-secagg+":
         report = _flower(point)

@@ -456,8 +456,8 @@ def render(
         "## Reproduce",
         "",
         "```sh",
-        "make bench                 # the full sweep",
-        "secagg bench --quick       # a quick subset, minutes",
+        "make bench                             # the full sweep",
+        "python -m benchmarks sweep --quick     # a quick subset, minutes",
         f"python -m benchmarks.report {shown}",
         "```",
         "",
@@ -509,8 +509,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m benchmarks.report CSV [--doc PATH] [--img-dir PATH]``."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.report",
-        description="Write docs/benchmarks.md and its plots from a `secagg bench` CSV "
-        "(the meta JSON is read from beside it).",
+        description="Write docs/benchmarks.md and its plots from a sweep's CSV "
+        "(`python -m benchmarks sweep`; the meta JSON is read from beside it).",
     )
     parser.add_argument("csv", type=Path, help="the CSV written by the sweep")
     parser.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"))

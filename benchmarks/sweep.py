@@ -1,4 +1,4 @@
-"""The sweeps: which points ``secagg bench`` measures, and the loop that runs them.
+"""The sweeps: which points ``python -m benchmarks sweep`` measures, and the loop that runs them.
 
 Not a full Cartesian product (that would take days): one factor at a time around a
 base point (50 clients, d = 100,000, 10% dropout, b = 16), plus the headline
@@ -162,6 +162,7 @@ def run_grid(
 def _run_in_subprocess(point: Point, timeout_s: float) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.point", json.dumps(asdict(point))],
+        cwd=Path(__file__).resolve().parents[1],  # the checkout: benchmarks is not installed
         capture_output=True,
         text=True,
         timeout=timeout_s,

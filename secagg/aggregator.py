@@ -224,7 +224,11 @@ class PlainAggregator:
     name = "plain"
 
     def __init__(self, *, min_survivors: int = 1) -> None:
-        if isinstance(min_survivors, bool) or not isinstance(min_survivors, int) or min_survivors < 1:
+        if (
+            isinstance(min_survivors, bool)
+            or not isinstance(min_survivors, int)
+            or min_survivors < 1
+        ):
             raise ConfigurationError("min_survivors must be an integer of at least 1")
         self.min_survivors = min_survivors
 
@@ -366,7 +370,9 @@ class SecureAggregator:
         if clipped:
             log.info(
                 "round %d: %d coordinates clipped to +-%g before quantization",
-                round_number, clipped, self.clip,
+                round_number,
+                clipped,
+                self.clip,
             )
         m = result.metrics
         metrics = AggregationMetrics(

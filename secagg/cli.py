@@ -1,5 +1,8 @@
-"""Command line: ``secagg simulate`` runs one aggregation round on random vectors;
-``secagg bench`` runs the benchmark sweeps of :mod:`benchmarks`."""
+"""Command line: ``secagg simulate`` runs one aggregation round on random vectors.
+
+The benchmark harness (sweeps, cost floors, baselines) is not part of the library: run
+it from the checkout with ``python -m benchmarks`` (see the README).
+"""
 
 from __future__ import annotations
 
@@ -10,44 +13,39 @@ from collections.abc import Sequence
 from typing import Any
 
 from secagg.errors import SecAggError
-from secagg.measure import Scenario, measure
-from secagg.result import DropStage, Protocol
+from secagg.result import Backend, DropStage
+from secagg.scenario import Scenario, report, run_scenario
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="secagg", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sim = sub.add_parser("simulate", help="one aggregation round on random vectors")
-    sim.add_argument("--protocol", choices=[p.value for p in Protocol], default="secagg+")
-    sim.add_argument("--clients", type=int, default=50)
-    sim.add_argument("--dim", type=int, default=100_000)
-    sim.add_argument("--dropout", type=float, default=0.1, help="fraction of clients that drop")
-    sim.add_argument(
+def scenario_parser(prog: str) -> argparse.ArgumentParser:
+    """The flags of one simulated round (shared with ``python -m benchmarks round``)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="one aggregation round on random vectors"
+    )
+    parser.add_argument("--protocol", choices=[b.value for b in Backend], default="secagg+")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--dim", type=int, default=100_000)
+    parser.add_argument("--dropout", type=float, default=0.1, help="fraction of clients that drop")
+    parser.add_argument(
         "--dropout-stage",
         choices=[s.value for s in DropStage],
         default=None,
         help="stage at which they drop (default: a random stage per client)",
     )
-    sim.add_argument("--bits", type=int, default=16, help="quantization bits b")
-    sim.add_argument("--clip", type=float, default=1.0)
-    sim.add_argument("--neighbours", type=int, default=None)
-    sim.add_argument("--threshold", type=int, default=None)
-    sim.add_argument("--key-bits", type=int, default=2048, help="Paillier modulus bits")
-    sim.add_argument("--seed", type=int, default=0, help="seed of the random test vectors")
-    sim.add_argument("--json", action="store_true", help="print one JSON object")
-    sub.add_parser(
-        "bench",
-        help="benchmark sweeps against plain summation, Flower SecAgg+ and phe "
-        "(secagg bench --help for its options)",
-        add_help=False,
-    )
+    parser.add_argument("--bits", type=int, default=16, help="quantization bits b")
+    parser.add_argument("--clip", type=float, default=1.0)
+    parser.add_argument("--neighbours", type=int, default=None)
+    parser.add_argument("--threshold", type=int, default=None)
+    parser.add_argument("--key-bits", type=int, default=2048, help="Paillier modulus bits")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random test vectors")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
-def simulate(args: argparse.Namespace) -> dict[str, Any]:
-    """Run one round and return the report (the JSON object of ``--json``)."""
-    scenario = Scenario(
-        protocol=Protocol(args.protocol),
+def scenario_from(args: argparse.Namespace) -> Scenario:
+    """The :class:`Scenario` of parsed flags. Raises ConfigurationError."""
+    return Scenario(
+        backend=Backend.parse(args.protocol),
         clients=args.clients,
         dim=args.dim,
         dropout=args.dropout,
@@ -59,18 +57,33 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
         key_bits=args.key_bits,
         seed=args.seed,
     )
-    return measure(scenario)
 
 
-def _print_human(report: dict[str, Any]) -> None:
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="secagg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "simulate",
+        help="one aggregation round on random vectors (secagg simulate --help)",
+        add_help=False,
+    )
+    return parser
+
+
+def simulate(args: argparse.Namespace) -> dict[str, Any]:
+    """Run one round and return the report (the JSON object of ``--json``)."""
+    return report(run_scenario(scenario_from(args)))
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The human-readable form of a round's report."""
     print(
         f"{report['protocol']}: {report['clients']} clients, {report['survivors']} survived, "
         f"dim {report['dim']}, {report['bits']}-bit quantization, k = {report['modulus_bits']}"
     )
     if report.get("neighbours"):
         print(f"  neighbours {report['neighbours']}, threshold {report['threshold']}")
-    if "exact" in report:
-        print(f"  exact sum: {report['exact']}")
+    print(f"  exact sum: {report['exact']}")
     print(f"  max |mean error|: {report['max_abs_error']:.3g}")
     print(
         f"  CPU s: client median {report['client_cpu_s']:.3f} (max "
@@ -95,35 +108,27 @@ def _print_human(report: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``secagg`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"]:
-        return _bench(argv[1:])
-    args = _parser().parse_args(argv)
+    if argv[:1] != ["simulate"]:
+        if argv[:1] == ["bench"]:
+            print(
+                "secagg bench moved out of the library: run `python -m benchmarks sweep` "
+                "from the checkout (or `make bench`)",
+                file=sys.stderr,
+            )
+            return 2
+        _parser().parse_args(argv)  # prints usage and exits
+        return 2
+    args = scenario_parser("secagg simulate").parse_args(argv[1:])
     try:
-        report = simulate(args)
+        out = simulate(args)
     except SecAggError as exc:
         print(f"secagg: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(report, sort_keys=True))
+        print(json.dumps(out, sort_keys=True))
     else:
-        _print_human(report)
+        print_report(out)
     return 0
-
-
-def _bench(argv: list[str]) -> int:
-    # The harness lives in the top-level ``benchmarks`` package (installed with this
-    # distribution); it is imported only here so that ``secagg`` itself needs no
-    # plotting or Flower packages.
-    try:
-        from benchmarks.cli import main as bench_main
-    except ImportError as exc:
-        print(
-            f"secagg bench: the benchmark harness is not importable ({exc}); install the "
-            "project with its extras: pip install -e '.[fl,compare]'",
-            file=sys.stderr,
-        )
-        return 2
-    return bench_main(argv)
 
 
 if __name__ == "__main__":

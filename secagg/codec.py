@@ -17,6 +17,7 @@ exactly one encoding and decoding never trusts a length it has not checked.
 from __future__ import annotations
 
 import enum
+import itertools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ class Header:
         )
 
 
-def peek_header(data: bytes | memoryview) -> Header:
+def peek_header(data: bytes | bytearray | memoryview) -> Header:
     """The checked header of ``data`` (magic, version, a known type), body unread.
 
     Parties use it to dispatch a message by type before decoding it. Raises DecodeError.
@@ -217,9 +218,7 @@ class Fields:
 
     def done(self) -> None:
         if self._pos != len(self._data):
-            raise DecodeError(
-                f"{len(self._data) - self._pos} trailing bytes", sender=self._sender
-            )
+            raise DecodeError(f"{len(self._data) - self._pos} trailing bytes", sender=self._sender)
 
 
 class Reader(Fields):
@@ -241,7 +240,9 @@ class Reader(Fields):
         self.header = header
 
 
-def check_ids(values: tuple[int, ...], sender: int | None = None, *, encoding: bool = False) -> None:
+def check_ids(
+    values: tuple[int, ...], sender: int | None = None, *, encoding: bool = False
+) -> None:
     """Client ids are nonzero and strictly increasing (so no duplicates).
 
     Raises DecodeError (naming ``sender``), or EncodeError when ``encoding`` a list
@@ -250,7 +251,7 @@ def check_ids(values: tuple[int, ...], sender: int | None = None, *, encoding: b
     problem = None
     if SERVER_ID in values:
         problem = "client id 0 is reserved for the server"
-    elif any(b <= a for a, b in zip(values, values[1:], strict=False)):
+    elif any(b <= a for a, b in itertools.pairwise(values)):
         problem = "client ids must be strictly increasing"
     elif values and values[-1] > MAX_ID:
         problem = "client id outside u32"

@@ -31,9 +31,7 @@ from secagg.errors import (
     ReplayedMessageError,
     SenderMismatchError,
     SessionMismatchError,
-    StageError,
     UnexpectedMessageError,
-    UnknownClientError,
 )
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.prg import mask_dtype
@@ -344,7 +342,9 @@ class PlainServer(Machine[ServerStage]):
         if self.stage is not ServerStage.COLLECTING:
             return Waiting(self.stage.value, frozenset(), frozenset(), 0, False)
         received = frozenset(self._record(_Collecting).received)
-        pending = frozenset(range(1, self.config.num_clients + 1)) - received - set(self._bans.reasons)
+        pending = (
+            frozenset(range(1, self.config.num_clients + 1)) - received - set(self._bans.reasons)
+        )
         needed = max(0, self.config.min_survivors - len(received))
         return Waiting(self.stage.value, pending, received, needed, needed == 0)
 
@@ -354,7 +354,9 @@ class PlainServer(Machine[ServerStage]):
         collecting = self._record(_Collecting)
         survivors = tuple(sorted(collecting.received))
         if len(survivors) < self.config.min_survivors:
-            self._fail(f"{len(survivors)} inputs arrived; the round needs {self.config.min_survivors}")
+            self._fail(
+                f"{len(survivors)} inputs arrived; the round needs {self.config.min_survivors}"
+            )
         dropped = tuple(c for c in range(1, self.config.num_clients + 1) if c not in survivors)
         self._advance(ServerStage.DONE, Outcome(collecting.sum.vector(), survivors, dropped))
         return {}

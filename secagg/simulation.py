@@ -120,7 +120,9 @@ def drive(
 
     def present(cid: int) -> bool:
         drop = dropouts.get(cid)
-        return cid not in refused and (drop is None or _ORDER.index(drop) > _ORDER.index(label().drop))
+        return cid not in refused and (
+            drop is None or _ORDER.index(drop) > _ORDER.index(label().drop)
+        )
 
     def party(cid: int) -> int | str:
         return KEY_HOLDER if label().key_holder else cid

@@ -9,7 +9,7 @@ from secagg.cli import main
 FIELDS = {
     "protocol", "clients", "neighbours", "threshold", "dim", "survivors", "exact",
     "max_abs_error", "client_cpu_s", "server_cpu_s", "stage_cpu_s", "bytes_up_per_client",
-    "bytes_down_per_client", "expansion_vs_float32", "floor_s", "ratio_to_floor",
+    "bytes_down_per_client", "expansion_vs_float32", "mask_vectors",
 }
 
 
@@ -39,13 +39,29 @@ def test_too_many_dropouts_abort_with_a_clear_message(capsys) -> None:
     assert "AbortError" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("protocol", ["paillier", "paillier-naive"])
-def test_simulate_paillier_json(capsys, protocol: str) -> None:
+@pytest.mark.parametrize("protocol", ["paillier", "plain"])
+def test_simulate_other_backends_json(capsys, protocol: str) -> None:
     args = ["simulate", "--protocol", protocol, "--clients", "4", "--dim", "200",
             "--dropout", "0.25", "--dropout-stage", "upload", "--json"]
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
-    assert FIELDS - {"floor_s", "ratio_to_floor"} <= set(report) | {"neighbours"}
+    assert FIELDS <= set(report)
     assert report["exact"] is True and report["survivors"] == 3
-    assert report["keyholder_cpu_s"] > 0
-    assert report["extrapolated"] is (protocol == "paillier-naive")
+    assert (report["keyholder_cpu_s"] > 0) is (protocol == "paillier")
+
+
+def test_the_library_cli_has_no_harness(capsys) -> None:
+    # secagg never imports benchmarks: the sweep runs from the checkout.
+    assert main(["bench"]) == 2
+    assert "python -m benchmarks sweep" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--clients", "0"], ["--dim", "-1"], ["--dropout", "1.5"], ["--bits", "40"],
+     ["--clip", "1e-310"], ["--protocol", "secagg+", "--clients", "5", "--neighbours", "3"]],
+)
+def test_bad_settings_are_one_line_errors(capsys, flags) -> None:
+    assert main(["simulate", "--dim", "10", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("secagg: ") and "Traceback" not in err

@@ -229,8 +229,12 @@ class MaskingClient(Machine[ClientStage]):
             new = self._record(_New)
             encryption = KeyPair.generate(self._entropy)
             masking = KeyPair.generate(self._entropy)
-            self._advance(ClientStage.KEYS_ADVERTISED, _Advertised(new.protected, encryption, masking))
-            return AdvertiseKeys(self._announce, self.round, self.id, encryption.public, masking.public)
+            self._advance(
+                ClientStage.KEYS_ADVERTISED, _Advertised(new.protected, encryption, masking)
+            )
+            return AdvertiseKeys(
+                self._announce, self.round, self.id, encryption.public, masking.public
+            )
 
     # -- round 1: ShareKeys -------------------------------------------------------
 
@@ -261,7 +265,9 @@ class MaskingClient(Machine[ClientStage]):
             share_keys = {}
             for peer in holders:
                 shared = mine.encryption.agree(keys[peer][0])
-                share_keys[peer] = derive_key(shared, label=Label.SHARE_ENCRYPTION, session_id=session)
+                share_keys[peer] = derive_key(
+                    shared, label=Label.SHARE_ENCRYPTION, session_id=session
+                )
             report(self._observer, self.id, "share", Work.KEY_AGREEMENTS, len(holders))
             self_seed = self._entropy(32)
             shares = split(
@@ -442,7 +448,9 @@ class MaskingClient(Machine[ClientStage]):
             raise body_error(DecodeError(str(exc))) from exc
         client = cls.__new__(cls)
         client.config = config
-        client._id = require_int("client id", header.client, 1, config.num_clients, StateIntegrityError)
+        client._id = require_int(
+            "client id", header.client, 1, config.num_clients, StateIntegrityError
+        )
         Machine.__init__(client, stage, record)
         client._entropy = entropy
         client._observer = observer
@@ -552,12 +560,12 @@ def _read_record(stage: ClientStage, r: Fields, config: MaskingConfig) -> object
         )
     if stage is ClientStage.INPUT_SENT:
         session = r.fixed(32)
-        neighbours = frozenset(r.ids(n))
+        around = frozenset(r.ids(n))
         live = r.ids(n)
-        if not set(live) <= neighbours:
+        if not set(live) <= around:
             raise DecodeError("saved shares from a non-neighbour")
         held = {peer: (_read_element(r), _read_element(r)) for peer in live}
-        return _InputSent(session, neighbours, held)
+        return _InputSent(session, around, held)
     return None
 
 

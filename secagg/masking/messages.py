@@ -82,7 +82,10 @@ class AdvertiseKeys:
     masking_key: bytes  # s_u^PK, for pairwise masks
 
     def encode(self) -> bytes:
-        if len(self.encryption_key) != PUBLIC_KEY_BYTES or len(self.masking_key) != PUBLIC_KEY_BYTES:
+        if (
+            len(self.encryption_key) != PUBLIC_KEY_BYTES
+            or len(self.masking_key) != PUBLIC_KEY_BYTES
+        ):
             raise EncodeError("public key has the wrong length")
         header = Header(self.TYPE, self.session_id, self.round, self.sender, SERVER_ID)
         return Writer(header).fixed(self.encryption_key).fixed(self.masking_key).getvalue()

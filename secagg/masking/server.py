@@ -30,9 +30,8 @@ aborts (:class:`UnrecoverableSecretError`), never a silently wrong sum.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from collections.abc import Callable
 from typing import ClassVar, NoReturn
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,7 +40,6 @@ from secagg import columnpack
 from secagg.errors import (
     AbortError,
     CorruptSharesError,
-    DecodeError,
     DuplicateMessageError,
     InsufficientSharesError,
     MisaddressedMessageError,
@@ -183,7 +181,8 @@ class MaskingServer(Machine[ServerStage]):
     @property
     def session_id(self) -> bytes:
         """The session id, known once the keys are closed (empty before)."""
-        return self._current_round().session if self._current_round() else b""
+        current = self._current_round()
+        return current.session if current is not None else b""
 
     @property
     def dropped(self) -> Mapping[int, str]:

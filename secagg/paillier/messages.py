@@ -88,7 +88,9 @@ def ciphertext_blob(values: Sequence[int], width: int) -> bytes:
 
 def ciphertext_values(blob: bytes, width: int) -> list[gmpy2.mpz]:
     """The ciphertexts of a blob as integers (range checks are the receiver's)."""
-    return [gmpy2.mpz(int.from_bytes(blob[i : i + width], "big")) for i in range(0, len(blob), width)]
+    return [
+        gmpy2.mpz(int.from_bytes(blob[i : i + width], "big")) for i in range(0, len(blob), width)
+    ]
 
 
 @dataclass(frozen=True)

@@ -697,7 +697,9 @@ class PaillierServer(Machine[ServerStage]):
             data, length=config.length, slot_bits=config.quantization.k
         )
         if message.header.sender != sender:
-            raise SenderMismatchError(f"message names client {message.header.sender}", sender=sender)
+            raise SenderMismatchError(
+                f"message names client {message.header.sender}", sender=sender
+            )
         if sender != config.key_holder:
             raise UnknownClientError(f"client {sender} is not the key holder", sender=sender)
         if decrypting.aggregate is not None:
@@ -762,9 +764,7 @@ class PaillierServer(Machine[ServerStage]):
         collecting = self._record(_Collecting)
         survivors = collecting.survivors
         if len(survivors) < self.config.minimum:
-            self._fail(
-                f"{len(survivors)} uploads survived; decrypting needs {self.config.minimum}"
-            )
+            self._fail(f"{len(survivors)} uploads survived; decrypting needs {self.config.minimum}")
         public = collecting.public
         n2 = public.n_square
         product = collecting.product
@@ -801,4 +801,3 @@ def _one(stage: str, client: int, received: bool) -> Waiting:
     got = frozenset({client}) if received else frozenset()
     pending = frozenset() if received else frozenset({client})
     return Waiting(stage, pending, got, 0 if received else 1, received)
-

@@ -50,7 +50,9 @@ class Bans:
     def check(self, sender: int) -> None:
         """Raise UnknownClientError if ``sender`` was dropped earlier this round."""
         if sender in self._why:
-            raise UnknownClientError(f"client {sender} was dropped: {self._why[sender]}", sender=sender)
+            raise UnknownClientError(
+                f"client {sender} was dropped: {self._why[sender]}", sender=sender
+            )
 
     @contextmanager
     def judging(self, sender: int) -> Iterator[None]:

@@ -12,6 +12,7 @@ try. State is committed only by :meth:`Machine._advance`, after every check pass
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
@@ -55,7 +56,9 @@ class Machine(Generic[S]):
         """The current stage's record, which must be a ``kind``."""
         record = self.__record
         if not isinstance(record, kind):
-            raise StageError(f"{type(self).__name__} holds no {kind.__name__} in {self.__stage.name}")
+            raise StageError(
+                f"{type(self).__name__} holds no {kind.__name__} in {self.__stage.name}"
+            )
         return record
 
     def _advance(self, to: S, record: object = None) -> None:
@@ -92,7 +95,7 @@ def transitions(
     The last stage of ``order`` is terminal; ``extra`` adds further edges.
     """
     table: dict[S, frozenset[S]] = {
-        stage: frozenset({nxt, aborted}) for stage, nxt in zip(order, order[1:], strict=False)
+        stage: frozenset({nxt, aborted}) for stage, nxt in itertools.pairwise(order)
     }
     for stage, more in (extra or {}).items():
         table[stage] = table.get(stage, frozenset()) | more

@@ -28,7 +28,7 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
-from secagg.codec import FieldWriter, Fields
+from secagg.codec import Fields, FieldWriter
 from secagg.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -125,14 +125,15 @@ def decode_state(
     data = bytes(data)
     if len(data) < _HEADER.size or data[:2] != STATE_MAGIC:
         raise StateIntegrityError("not a saved secagg state")
-    magic, version, code, sealed, digest, saved_client, lineage, step = _HEADER.unpack_from(data)
+    _, version, code, sealed, digest, saved_client, lineage, step = _HEADER.unpack_from(data)
     if version != STATE_VERSION:
         raise StateVersionError(f"saved state version {version}, this secagg reads {STATE_VERSION}")
     head, rest = data[: _HEADER.size], data[_HEADER.size :]
     if sealed not in (0, 1) or bool(sealed) != (key is not None):
         raise StateIntegrityError(
-            "the state is sealed: a storage key is needed" if sealed else
-            "a storage key was given but the state is not sealed"
+            "the state is sealed: a storage key is needed"
+            if sealed
+            else "a storage key was given but the state is not sealed"
         )
     if key is not None:
         try:

@@ -102,7 +102,7 @@ def synthetic_rows() -> list[dict[str, str]]:
     return rows
 
 
-COMMAND = "secagg bench --out results/run.csv --reps 2"
+COMMAND = "python -m benchmarks sweep --out results/run.csv --reps 2"
 NOTES = ["Flower driven through its SecAgg+ workflow", "phe times extrapolated from 200"]
 META = {
     "command": COMMAND,
@@ -230,7 +230,7 @@ def test_header_machine_commands_notes(rendered: tuple[str, Path]) -> None:
     text, _ = rendered
     assert "python -m benchmarks.report" in text and "do not edit by hand" in text
     assert "Synthetic CPU 9000" in text and "`0123456789abcdef`" in text
-    assert "make bench" in text and "secagg bench --quick" in text
+    assert "make bench" in text and "python -m benchmarks sweep --quick" in text
     assert COMMAND in text
     assert "median" in text and "noisy" in text and "not wall" in text.replace("-clock", "")
     for note in NOTES:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.point import Point, run
+
+REPO = Path(__file__).resolve().parents[2]
 from benchmarks.schema import COLUMNS
 from benchmarks.sweep import SCALE_POINTS, Grid, full_grid, quick_grid, run_grid, write_meta
 
@@ -60,7 +62,7 @@ def test_run_grid_writes_one_row_per_repetition_and_survives_a_failure(tmp_path:
         assert tuple(reader.fieldnames or ()) == COLUMNS
         assert len(list(reader)) == 4
     meta = write_meta(
-        out, command="secagg bench test", started=0.0, grid=grid, failures=failures, notes=["n"]
+        out, command="python -m benchmarks sweep test", started=0.0, grid=grid, failures=failures, notes=["n"]
     )
     data = json.loads(meta.read_text())
     assert data["machine"]["cores"] >= 1 and data["notes"] == ["n"]
@@ -90,8 +92,8 @@ def test_bench_command_end_to_end_on_one_protocol(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "secagg",
-            "bench",
+            "benchmarks",
+            "sweep",
             "--quick",
             "--reps",
             "1",
@@ -105,6 +107,7 @@ def test_bench_command_end_to_end_on_one_protocol(tmp_path: Path) -> None:
             "--img-dir",
             str(tmp_path / "img"),
         ],
+        cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
@@ -122,3 +125,14 @@ def test_packed_paillier_costs_at_least_its_exponentiation_floor() -> None:
     assert row["exact"] is True
     # >= 1 in expectation; the sampled floor and a shared machine leave some noise.
     assert row["ratio_to_floor"] >= 0.75
+
+
+def test_one_round_with_its_floor_from_the_command_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "round", "--protocol", "secagg+", "--clients", "8",
+         "--dim", "500", "--json"],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["exact"] is True and report["floor_s"] > 0 and report["ratio_to_floor"] > 0

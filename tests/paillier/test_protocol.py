@@ -138,7 +138,9 @@ def test_default_minimum_is_the_masking_guarantee_and_cannot_go_lower(clients: i
     assert config.min_uploads == max(2, minimum_sum_size(clients)) >= 2
     if config.minimum > 2:
         with pytest.raises(ConfigurationError, match="below"):
-            PaillierConfig(0, 4, quant, tuple(range(1, clients + 1)), min_uploads=config.minimum - 1)
+            PaillierConfig(
+                0, 4, quant, tuple(range(1, clients + 1)), min_uploads=config.minimum - 1
+            )
 
 
 def test_a_single_survivor_is_never_decrypted(key: PrivateKey) -> None:
@@ -156,7 +158,9 @@ def test_the_key_holder_refuses_an_aggregate_of_too_few_uploads(key: PrivateKey)
     for cid in r.config.clients:
         r.server.receive(cid, r.upload(cid))
     request = DecryptionRequest.decode(
-        r.server.close()[1], count=r.config.ciphertexts, width=key.public.ciphertext_bytes,
+        r.server.close()[1],
+        count=r.config.ciphertexts,
+        width=key.public.ciphertext_bytes,
         max_contributors=N_MAX,
     )
     # A server claiming a one-client aggregate (here: one client's own upload).
@@ -198,7 +202,9 @@ def test_exact_sum_of_arbitrary_vectors(key: PrivateKey, values: list[int], clie
     vector = np.array(values, dtype=np.uint32)
     config = _config(clients)
     server = PaillierServer(config)
-    parties = {c: PaillierClient(config, c, vector, key=key if c == 1 else None) for c in config.clients}
+    parties = {
+        c: PaillierClient(config, c, vector, key=key if c == 1 else None) for c in config.clients
+    }
     server.receive(1, parties[1].start())
     key_message = server.close()[1]
     for cid, party in parties.items():
@@ -255,7 +261,9 @@ def test_session_round_and_address_checks(key: PrivateKey, other_key: PrivateKey
     with pytest.raises(UnknownClientError):
         r.server.receive(9, _with_sender(good, 9))
     misaddressed = r.upload(3)
-    misaddressed = misaddressed[: HEADER_BYTES - 4] + struct.pack(">I", 5) + misaddressed[HEADER_BYTES:]
+    misaddressed = (
+        misaddressed[: HEADER_BYTES - 4] + struct.pack(">I", 5) + misaddressed[HEADER_BYTES:]
+    )
     with pytest.raises(MisaddressedMessageError):
         r.server.receive(3, misaddressed)
     with pytest.raises(DecodeError):
@@ -373,7 +381,9 @@ def test_key_holder_refuses_zero_ciphertexts(key: PrivateKey) -> None:
         r.server.close()[1], count=count, width=width, max_contributors=N_MAX
     )
     values = [int(v) for v in request.values()]
-    zero = DecryptionRequest.from_values(request.header, request.contributors, [0, values[1]], width)
+    zero = DecryptionRequest.from_values(
+        request.header, request.contributors, [0, values[1]], width
+    )
     with pytest.raises(InvalidCiphertextError):
         r.clients[1].handle(zero.encode())
 

@@ -70,7 +70,15 @@ def test_a_refusal_aborts_and_forgets_the_record() -> None:
 
 @pytest.mark.parametrize(
     "cls",
-    [MaskingClient, MaskingServer, PaillierClient, PaillierServer, KeyHolder, PlainClient, PlainServer],
+    [
+        MaskingClient,
+        MaskingServer,
+        PaillierClient,
+        PaillierServer,
+        KeyHolder,
+        PlainClient,
+        PlainServer,
+    ],
 )
 def test_every_party_uses_the_idiom(cls: type) -> None:
     assert issubclass(cls, Machine)

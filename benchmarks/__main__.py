@@ -1,0 +1,50 @@
+"""The benchmark harness, run from the checkout (it is not installed with secagg)::
+
+    python -m benchmarks sweep [--quick] [--reps N] [--protocols ...]   # the sweeps
+    python -m benchmarks round [secagg simulate's flags]               # one round + floor
+
+``round`` is ``secagg simulate`` with the cost floor measured in the same process and
+``ratio_to_floor`` in its report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+USAGE = "usage: python -m benchmarks {sweep,round} [options]   (--help after either)"
+
+
+def _round(argv: list[str]) -> int:
+    from benchmarks.measure import measure
+    from secagg.cli import print_report, scenario_from, scenario_parser
+    from secagg.errors import SecAggError
+
+    args = scenario_parser("python -m benchmarks round").parse_args(argv)
+    try:
+        report = measure(scenario_from(args))
+    except SecAggError as exc:
+        print(f"benchmarks round: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+    else:
+        print_report(report)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["sweep"]:
+        from benchmarks.cli import main as sweep
+
+        return sweep(args[1:])
+    if args[:1] == ["round"]:
+        return _round(args[1:])
+    print(USAGE, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

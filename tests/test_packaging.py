@@ -1,0 +1,59 @@
+"""What ``pip install secagg`` gives: the library and its aggregator API, and no generic
+top-level names (``fl``, ``benchmarks``) in the user's site-packages; the library never
+imports the harness or the FL app."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "secagg").rglob("*.py")), ids=str)
+def test_the_library_never_imports_the_harness_the_app_or_torch(path: Path) -> None:
+    assert not _imports(path) & {"benchmarks", "fl", "torch", "flwr", "pickle", "random"}
+
+
+def test_installed_distribution_holds_only_secagg(tmp_path: Path) -> None:
+    # Outside the checkout, only what the distribution installed can be imported.
+    code = (
+        "import importlib.util, secagg, secagg.aggregator\n"
+        "print(importlib.util.find_spec('fl') is None, importlib.util.find_spec('benchmarks') is None)\n"
+        "from secagg import SecureAggregator, PlainAggregator, run_round\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
+
+
+def test_importing_secagg_loads_no_harness() -> None:
+    code = (
+        "import pkgutil, importlib, sys, secagg\n"
+        "for m in pkgutil.walk_packages(secagg.__path__, 'secagg.'):\n"
+        "    if not m.name.endswith('__main__'): importlib.import_module(m.name)\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('benchmarks', 'fl', 'torch', 'flwr')]\n"
+        "print(bad)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
