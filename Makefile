@@ -33,8 +33,8 @@ demo: $(VENV)/.installed-demo
 	$(PY) -m fl
 
 test: $(VENV)/.installed-dev
-	$(PY) -m ruff check secagg fl benchmarks
-	$(PY) -m mypy secagg fl benchmarks
+	$(PY) -m ruff check secagg fl benchmarks examples
+	$(PY) -m mypy secagg fl benchmarks examples
 	$(PY) -m pytest
 
 # The full sweep (about 15 minutes on 2 cores); rewrites benchmarks/results/full.csv and
