@@ -58,7 +58,13 @@ def _run_one(
         f"\n== {config.backend}: {config.dataset}, {config.clients} clients "
         f"(Dirichlet alpha={config.alpha}), {config.clients_per_round} per round, "
         f"{config.rounds} rounds, dropout {config.dropout} at '{config.dropout_stage}', "
-        f"seed {config.seed}",
+        f"seed {config.seed}"
+        + (
+            f"\n   INSECURE: protocol randomness from --insecure-seed {config.insecure_seed}: "
+            "reproducible, and every mask is predictable"
+            if config.insecure_seed is not None
+            else ""
+        ),
         flush=True,
     )
     print(table_header(config.backend), flush=True)

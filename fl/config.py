@@ -73,6 +73,12 @@ class FLConfig:
                                      optional=True)
     test_fraction: float = _setting(0.2, "fraction of the data held out for testing", float)
     seed: int = _setting(0, "seed of the split, sampling, training and dropouts", int)
+    insecure_seed: int | None = _setting(
+        None,
+        "INSECURE: derive every protocol key, mask and share from this seed, so a secure "
+        "run is reproducible bit for bit (anyone with the seed can unmask every client)",
+        int, optional=True,
+    )
     out: str = _setting("out", "directory for results.json, rounds.csv and accuracy.png", str)
     compare: bool = _setting(False, "also run plain on the same seed and plot both", bool)
     progress: bool = _setting(True, "show a progress bar", bool)
@@ -105,6 +111,8 @@ class FLConfig:
             raise ConfigError(f"key_bits must be 2048 or 3072, got {self.key_bits}")
         if self.seed < 0:
             raise ConfigError(f"seed must be non-negative, got {self.seed}")
+        if self.insecure_seed is not None and self.insecure_seed < 0:
+            raise ConfigError(f"insecure_seed must be non-negative, got {self.insecure_seed}")
         if self.compare and self.backend == "plain":
             raise ConfigError("--compare needs a secure backend to compare plain against")
         try:

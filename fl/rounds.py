@@ -35,6 +35,7 @@ from fl.flatten import flatten, restore
 from fl.model import build_model
 from fl.train import Evaluation, evaluate, local_update
 from secagg.errors import AbortError
+from secagg.primitives.entropy import Entropy, seeded_entropy, system_entropy
 from secagg.result import DropStage
 
 log = logging.getLogger(__name__)
@@ -117,9 +118,14 @@ def run_fedavg(
     differ by the aggregation alone.
     """
     if aggregator is None:
+        entropy: Entropy = system_entropy
+        if config.insecure_seed is not None:
+            # Explicitly asked for: every protocol key, mask and share becomes
+            # predictable to whoever knows the seed (seeded_entropy warns).
+            entropy = seeded_entropy(config.insecure_seed)
         aggregator = make_aggregator(
             config.backend, clip=config.clip, bits=config.bits, key_bits=config.key_bits,
-            neighbours=config.neighbours, threshold=config.threshold,
+            neighbours=config.neighbours, threshold=config.threshold, entropy=entropy,
         )
     if dataset is None:
         dataset = load_dataset(config.dataset, test_fraction=config.test_fraction,

@@ -42,11 +42,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from secagg.errors import AbortError, ConfigurationError, InputError
+from secagg.errors import AbortError, ConfigurationError, InputError, WeightError
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.quantize import QuantizationConfig, quantization_error_bound
 from secagg.result import Backend, DropStage
 from secagg.simulation import run_round
+from secagg.validation import require_list
 from secagg.weighting import check_weights
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,10 @@ def _to_numpy(update: Any) -> npt.NDArray[np.floating]:
     # Duck-typed so this module never needs torch: a tensor has detach().
     if hasattr(update, "detach"):
         update = update.detach().cpu().numpy()
-    arr = np.asarray(update)
+    try:
+        arr = np.asarray(update)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"an update must be a numeric vector: {exc}") from None
     if arr.dtype.kind != "f":
         raise InputError(f"updates must hold floats, got {arr.dtype}")
     return arr
@@ -159,7 +163,8 @@ def _prepare(
     dropouts: Mapping[int, DropStage | str] | None,
     round_number: int,
 ) -> _Prepared:
-    arrays = [_to_numpy(u) for u in updates]
+    arrays = [_to_numpy(u) for u in require_list("updates", updates, InputError)]
+    weights = require_list("weights", weights, WeightError)  # type: ignore[assignment]
     if not arrays:
         raise InputError("no updates given")
     if any(a.ndim != 1 or a.shape != arrays[0].shape or a.size == 0 for a in arrays):
@@ -168,6 +173,8 @@ def _prepare(
         raise InputError(f"{len(arrays)} updates but {len(weights)} weights")
     w = check_weights(weights)
     drops: dict[int, DropStage] = {}
+    if dropouts is not None and not isinstance(dropouts, Mapping):
+        raise InputError("dropouts must map client positions to stages")
     for i, stage in (dropouts or {}).items():
         if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < len(arrays):
             raise InputError(f"dropout position {i!r} does not index the updates")

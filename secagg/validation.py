@@ -37,3 +37,14 @@ def require_real(name: str, value: object, error: type[SecAggError] = Configurat
     if number != number or number in (float("inf"), float("-inf")):
         raise error(f"{name} must be finite, got {number}")
     return number
+
+
+def require_list(name: str, value: object, error: type[SecAggError] = ConfigurationError) -> list[object]:
+    """``value`` (a list, tuple or other non-text sequence, or a numpy array) as a list.
+    Raises ``error`` for anything else, a string or bytes included."""
+    if isinstance(value, (str, bytes, bytearray, memoryview)) or not hasattr(value, "__len__"):
+        raise error(f"{name} must be a sequence, got {type(value).__name__}")
+    try:
+        return list(value)  # type: ignore[call-overload]
+    except TypeError as exc:
+        raise error(f"{name} must be a sequence: {exc}") from None

@@ -114,3 +114,27 @@ def test_skip_rounds_keeps_the_model(digits: Dataset, make_config) -> None:
     run = run_fedavg(make_config(rounds=3), dataset=digits, skip_rounds={2})
     assert [r.skipped for r in run.rounds] == [False, True, False]
     assert run.rounds[1].accuracy == run.rounds[0].accuracy
+
+
+def test_insecure_seed_makes_a_secure_run_reproducible_and_warns(
+    digits: Dataset, make_config
+) -> None:
+    from secagg.errors import InsecureEntropyWarning
+
+    config = make_config(rounds=2, backend="secagg+", insecure_seed=11)
+    with pytest.warns(InsecureEntropyWarning):
+        first = run_fedavg(config, dataset=digits)
+    with pytest.warns(InsecureEntropyWarning):
+        second = run_fedavg(config, dataset=digits)
+    assert [r.accuracy for r in first.rounds] == [r.accuracy for r in second.rounds]
+    assert [r.loss for r in first.rounds] == [r.loss for r in second.rounds]
+
+
+def test_without_the_insecure_seed_no_warning_is_raised(digits: Dataset, make_config) -> None:
+    import warnings
+
+    from secagg.errors import InsecureEntropyWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InsecureEntropyWarning)
+        run_fedavg(make_config(rounds=1, backend="secagg+"), dataset=digits)
