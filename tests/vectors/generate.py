@@ -1,4 +1,5 @@
-"""Generate tests/vectors/kat.json: known answers for the PRG, both bit packings and messages.
+"""Generate tests/vectors/kat.json: known answers for the PRG, both bit packings, the
+messages and a saved client state.
 
 Provenance: produced by this script from fixed inputs with secagg at the commit that
 added it; the PRG vector is also checked independently against AES-ECB in
@@ -16,11 +17,32 @@ import numpy as np
 
 from secagg import columnpack
 from secagg.bitpack import pack
-from secagg.masking.messages import AdvertiseKeys, MaskedInput
+from secagg.codec import Header, MessageType
+from secagg.masking.messages import AdvertiseKeys, MaskedInput, ShareKeys, UnmaskingRequest
+from secagg.masking.messages import SEALED_SHARE_BYTES
+from secagg.paillier.messages import DecryptionRequest
+from secagg.plain import PlainClient, PlainConfig
 from secagg.primitives.prg import expand
+from secagg.quantize import QuantizationConfig
 
 
-def main() -> None:
+def _counting(seed: bytes):  # noqa: ANN202 - deterministic bytes for the vectors only
+    import hashlib
+
+    state = {"i": 0}
+
+    def entropy(n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            out += hashlib.sha256(seed + state["i"].to_bytes(8, "big")).digest()
+            state["i"] += 1
+        return out[:n]
+
+    return entropy
+
+
+def vectors() -> dict:
+    """Every known answer, computed from the fixed inputs below."""
     seed = bytes(range(16))
     prg = expand(seed, 8, 22, b"kat-context")
     values = np.array([0, 1, 2**22 - 1, 12345, 2**21, 7, 0, 4194303, 99], dtype=np.uint32)
@@ -28,6 +50,22 @@ def main() -> None:
     masked = MaskedInput.pack(bytes([9]) * 32, 3, 7, 5, np.array([0, 31, 1], dtype=np.uint32))
     # 40 elements: two columns, and 24 zero padding elements in the last rows.
     column_values = np.arange(40, dtype=np.uint32) * np.uint32(104729) % np.uint32(2**22)
+    share_keys = ShareKeys(
+        bytes([4]) * 32, 3, 7, bytes([5]) * 32, ((2, bytes([6]) * SEALED_SHARE_BYTES),)
+    )
+    request = UnmaskingRequest(bytes([4]) * 32, 3, 2, (1, 5), (6,))
+    decryption = DecryptionRequest.from_values(
+        Header(MessageType.PAILLIER_DECRYPTION_REQUEST, bytes([8]) * 32, 3, 0, 1),
+        (1, 2, 4),
+        [5, 2**60 + 1],
+        8,
+    )
+    plain_config = PlainConfig(3, 2, QuantizationConfig(clip=1.0, bits=4, max_clients=3), 3)
+    plain_client = PlainClient(
+        plain_config, 2, np.array([1, 15, 1], dtype=np.uint32), entropy=_counting(b"kat")
+    )
+    saved_state = plain_client.save()
+    plain_input = plain_client.start()
     out = {
         "prg": {"seed": seed.hex(), "context": b"kat-context".hex(), "bits": 22, "n": 8,
                 "values": [int(v) for v in prg]},
@@ -37,8 +75,17 @@ def main() -> None:
                        "packed": columnpack.pack(column_values, 22).hex()},
         "advertise_keys": advertise.encode().hex(),
         "masked_input": masked.encode().hex(),
+        "share_keys": share_keys.encode().hex(),
+        "unmasking_request": request.encode().hex(),
+        "paillier_decryption_request": decryption.encode().hex(),
+        "plain_input": plain_input.hex(),
+        "plain_client_state": saved_state.hex(),
     }
-    print(json.dumps(out, indent=2))
+    return out
+
+
+def main() -> None:
+    print(json.dumps(vectors(), indent=2))
 
 
 if __name__ == "__main__":
