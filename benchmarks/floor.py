@@ -40,12 +40,12 @@ def keystream_floor(vectors: int, dim: int, bits: int, entropy: Entropy = system
 
 @dataclass(frozen=True)
 class Exponentiations:
-    """``count`` exponentiations modulo a ``modulus_bits``-bit odd number with
-    ``exponent_bits``-bit exponents."""
+    """``count`` exponentiations modulo a ``modulus_size``-bit odd number with
+    ``exponent_size``-bit exponents."""
 
     count: int
-    modulus_bits: int
-    exponent_bits: int
+    modulus_size: int
+    exponent_size: int
 
 
 def exponentiation_floor(
@@ -61,14 +61,14 @@ def exponentiation_floor(
         if item.count <= 0:
             continue
         measured = min(sample, item.count)
-        modulus = gmpy2.mpz(int.from_bytes(entropy(item.modulus_bits // 8 + 1), "big"))
-        modulus = gmpy2.bit_set(modulus % (gmpy2.mpz(1) << item.modulus_bits), 0)
-        modulus = gmpy2.bit_set(modulus, item.modulus_bits - 1)
+        modulus = gmpy2.mpz(int.from_bytes(entropy(item.modulus_size // 8 + 1), "big"))
+        modulus = gmpy2.bit_set(modulus % (gmpy2.mpz(1) << item.modulus_size), 0)
+        modulus = gmpy2.bit_set(modulus, item.modulus_size - 1)
         pairs = [
             (
-                gmpy2.mpz(int.from_bytes(entropy(item.modulus_bits // 8), "big")) % modulus,
-                gmpy2.mpz(int.from_bytes(entropy(item.exponent_bits // 8 + 1), "big"))
-                >> (8 - item.exponent_bits % 8 if item.exponent_bits % 8 else 8),
+                gmpy2.mpz(int.from_bytes(entropy(item.modulus_size // 8), "big")) % modulus,
+                gmpy2.mpz(int.from_bytes(entropy(item.exponent_size // 8 + 1), "big"))
+                >> (8 - item.exponent_size % 8 if item.exponent_size % 8 else 8),
             )
             for _ in range(measured)
         ]
@@ -80,9 +80,9 @@ def exponentiation_floor(
 
 
 def multiplication_floor(
-    count: int, modulus_bits: int, sample: int = 2048, entropy: Entropy = system_entropy
+    count: int, modulus_size: int, sample: int = 2048, entropy: Entropy = system_entropy
 ) -> float:
-    """CPU seconds for ``count`` multiplications modulo a ``modulus_bits``-bit number.
+    """CPU seconds for ``count`` multiplications modulo a ``modulus_size``-bit number.
 
     Times ``min(sample, count)`` of them (a * b % m with gmpy2) and scales by count.
     """
@@ -90,10 +90,10 @@ def multiplication_floor(
         return 0.0
     measured = min(sample, count)
     modulus = gmpy2.bit_set(
-        gmpy2.mpz(int.from_bytes(entropy(modulus_bits // 8), "big")), modulus_bits - 1
+        gmpy2.mpz(int.from_bytes(entropy(modulus_size // 8), "big")), modulus_size - 1
     )
     values = [
-        gmpy2.mpz(int.from_bytes(entropy(modulus_bits // 8), "big")) % modulus
+        gmpy2.mpz(int.from_bytes(entropy(modulus_size // 8), "big")) % modulus
         for _ in range(measured + 1)
     ]
     start = time.thread_time()

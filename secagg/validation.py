@@ -4,6 +4,8 @@ error (never a bare TypeError, ValueError or OverflowError from deep inside)."""
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
+from typing import cast
 
 import numpy as np
 
@@ -39,12 +41,14 @@ def require_real(name: str, value: object, error: type[SecAggError] = Configurat
     return number
 
 
-def require_list(name: str, value: object, error: type[SecAggError] = ConfigurationError) -> list[object]:
+def require_list(
+    name: str, value: object, error: type[SecAggError] = ConfigurationError
+) -> list[object]:
     """``value`` (a list, tuple or other non-text sequence, or a numpy array) as a list.
     Raises ``error`` for anything else, a string or bytes included."""
     if isinstance(value, (str, bytes, bytearray, memoryview)) or not hasattr(value, "__len__"):
         raise error(f"{name} must be a sequence, got {type(value).__name__}")
     try:
-        return list(value)  # type: ignore[call-overload]
+        return list(cast(Iterable[object], value))
     except TypeError as exc:
         raise error(f"{name} must be a sequence: {exc}") from None
