@@ -18,11 +18,10 @@ from typing import ClassVar, NoReturn
 import numpy as np
 import numpy.typing as npt
 
-from secagg import columnpack
+from secagg import columnpack, weighting
 from secagg.codec import MAX_ID, SERVER_ID, FieldWriter, Header, MessageType, Reader, Writer
 from secagg.errors import (
     AbortError,
-    BitBudgetError,
     ConfigurationError,
     DecodeError,
     DuplicateMessageError,
@@ -76,11 +75,7 @@ class PlainConfig:
         require_int("min_survivors", self.min_survivors, 1, n)
         if not isinstance(self.quantization, QuantizationConfig):
             raise ConfigurationError("quantization must be a QuantizationConfig")
-        if n > self.quantization.max_clients:
-            raise BitBudgetError(
-                f"{n} clients exceed the quantization budget's max_clients "
-                f"{self.quantization.max_clients}"
-            )
+        self.quantization.check_cohort(n)
 
     @property
     def length(self) -> int:
@@ -91,20 +86,11 @@ class PlainConfig:
         return self.quantization.k
 
     def digest(self) -> bytes:
-        q = self.quantization
         fields = struct.pack(
-            ">IIdBIIBII",
-            self.num_clients,
-            self.dim,
-            q.clip,
-            q.bits,
-            q.max_clients,
-            q.max_weight,
-            q.k,
-            self.round_number,
-            self.min_survivors,
+            ">IIII", self.num_clients, self.dim, self.round_number, self.min_survivors
         )
-        return hashlib.sha256(b"secagg/v3/plain-config" + fields).digest()
+        label = b"secagg/v3/plain-config"
+        return hashlib.sha256(label + fields + self.quantization.encode()).digest()
 
     @property
     def session_id(self) -> bytes:
@@ -153,14 +139,9 @@ class PlainInput:
 
 
 def check_protected(config: PlainConfig, protected: npt.ArrayLike) -> Vector:
-    """The protected vector as the modulus dtype; raises InputError outside the budget."""
-    vector = np.asarray(protected)
-    q = config.quantization
-    if vector.shape != (config.length,) or vector.dtype.kind != "u":
-        raise InputError(f"protected vector must be {config.length} unsigned values")
-    if vector.size and int(vector.max()) > q.max_weight * q.levels:
-        raise InputError("protected value beyond w_max (2^b - 1): outside the budget")
-    return vector.astype(mask_dtype(config.modulus_bits), copy=False)
+    """The protected vector checked against the round's length and budget
+    (:func:`secagg.weighting.check_protected`). Raises InputError."""
+    return weighting.check_protected(protected, config.length, config.quantization)
 
 
 class ClientStage(enum.Enum):

@@ -16,6 +16,7 @@ the clip will change.
 from __future__ import annotations
 
 import math
+import struct
 import sys
 from dataclasses import dataclass
 
@@ -26,36 +27,18 @@ from secagg.errors import BitBudgetError, ConfigurationError, InputError, NonFin
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.keyagreement import Label
 from secagg.primitives.prg import expand, mask_dtype
+from secagg.validation import require_int, short
 
 MAX_QUANT_BITS = 32
 MAX_CLIENTS = (1 << 32) - 2  # n_max must fit the wire format's 32-bit client ids
 MAX_MODULUS_BITS = 64
 
 
-def _integer(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
-    """``value`` as a Python int in low..high: Python and numpy integers only (no bool,
-    no float, even 2.0). Raises ConfigurationError otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ConfigurationError(
-            f"{name} must be an integer, got {type(value).__name__} {_short(value)}"
-        )
-    number = int(value)
-    if (low is not None and number < low) or (high is not None and number > high):
-        span = f"in {low}..{high}" if high is not None else f"at least {low}"
-        raise ConfigurationError(f"{name} must be {span}, got {number}")
-    return number
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _clip_value(value: object) -> float:
     """``value`` as a positive finite Python float; ints and floats only, not bool."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConfigurationError(
-            f"clip must be a number, got {type(value).__name__} {_short(value)}"
+            f"clip must be a number, got {type(value).__name__} {short(value)}"
         )
     try:
         clip = float(value)
@@ -76,9 +59,9 @@ def required_modulus_bits(bits: int, max_clients: int, max_weight: int = 1) -> i
 
     Raises ConfigurationError unless bits is in 1..32 and the others are integers >= 1.
     """
-    bits = _integer("quantization bits", bits, 1, MAX_QUANT_BITS)
-    max_clients = _integer("max_clients", max_clients, 1)
-    max_weight = _integer("max_weight", max_weight, 1)
+    bits = require_int("quantization bits", bits, 1, MAX_QUANT_BITS)
+    max_clients = require_int("max_clients", max_clients, 1)
+    max_weight = require_int("max_weight", max_weight, 1)
     largest_sum = max_clients * max_weight * ((1 << bits) - 1)
     return max(1, largest_sum.bit_length())
 
@@ -115,10 +98,12 @@ class QuantizationConfig:
         # Check every field first, then normalise them all (numpy scalars become Python
         # numbers, so no later arithmetic can wrap around in a fixed-width dtype).
         clip = _clip_value(self.clip)
-        bits = _integer("quantization bits", self.bits, 1, MAX_QUANT_BITS)
-        max_clients = _integer("max_clients", self.max_clients, 1)
-        max_weight = _integer("max_weight", self.max_weight, 1)
-        given_k = None if self.modulus_bits is None else _integer("modulus_bits", self.modulus_bits)
+        bits = require_int("quantization bits", self.bits, 1, MAX_QUANT_BITS)
+        max_clients = require_int("max_clients", self.max_clients, 1)
+        max_weight = require_int("max_weight", self.max_weight, 1)
+        given_k = (
+            None if self.modulus_bits is None else require_int("modulus_bits", self.modulus_bits)
+        )
         levels = (1 << bits) - 1
         step = 2 * clip / levels
         if not (math.isfinite(2 * clip) and math.isfinite(_scale(clip, levels))):
@@ -137,7 +122,7 @@ class QuantizationConfig:
             )
         # The wire-format bound on n_max after the budget: a configuration that breaks
         # both is refused, as before this bound existed, with BitBudgetError.
-        _integer("max_clients", max_clients, 1, MAX_CLIENTS)
+        require_int("max_clients", max_clients, 1, MAX_CLIENTS)
         modulus_bits = needed if given_k is None else given_k
         object.__setattr__(self, "clip", clip)
         object.__setattr__(self, "bits", bits)
@@ -156,6 +141,27 @@ class QuantizationConfig:
     def levels(self) -> int:
         """The largest quantized value, 2^b - 1."""
         return (1 << self.bits) - 1
+
+    @property
+    def max_input(self) -> int:
+        """The largest element of a client's protected vector: w_max (2^b - 1)."""
+        return self.max_weight * self.levels
+
+    def encode(self) -> bytes:
+        """Canonical bytes of every field, for the digests that bind a round to it:
+        clip (IEEE 754 double) | b u8 | n_max u32 | w_max u64 | k u8."""
+        return _FIELDS.pack(self.clip, self.bits, self.max_clients, self.max_weight, self.k)
+
+    def check_cohort(self, clients: int) -> None:
+        """Raise BitBudgetError if ``clients`` inputs could overflow the modulus."""
+        if clients > self.max_clients:
+            raise BitBudgetError(
+                f"{clients} clients exceed the quantization budget's max_clients "
+                f"{self.max_clients}: their sum could wrap around mod 2^k"
+            )
+
+
+_FIELDS = struct.Struct(">dBIQB")
 
 
 def _check_update(x: npt.ArrayLike) -> npt.NDArray[np.floating]:

@@ -14,27 +14,39 @@ from secagg.errors import ConfigurationError, SecAggError
 U32_MAX = 2**32 - 1
 
 
+def short(value: object) -> str:
+    """``repr(value)``, cut to 40 characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def require_int(
     name: str,
     value: object,
-    low: int,
-    high: int,
+    low: int | None = None,
+    high: int | None = None,
     error: type[SecAggError] = ConfigurationError,
 ) -> int:
-    """``value`` as an int in [low, high]: Python and numpy integers only (no bool, no
-    float, even 2.0). Raises ``error`` otherwise."""
+    """``value`` as a Python int in [low, high] (either bound may be None): Python and
+    numpy integers only (no bool, no float, even 2.0). Raises ``error`` otherwise."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise error(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        raise error(f"{name} must be an integer, got {type(value).__name__} {short(value)}")
     number = int(value)
-    if not low <= number <= high:
-        raise error(f"{name} must be in {low}..{high}, got {number}")
+    if (low is not None and number < low) or (high is not None and number > high):
+        if high is None:
+            span = f"at least {low}"
+        elif low is None:
+            span = f"at most {high}"
+        else:
+            span = f"in {low}..{high}"
+        raise error(f"{name} must be {span}, got {number}")
     return number
 
 
 def require_real(name: str, value: object, error: type[SecAggError] = ConfigurationError) -> float:
     """``value`` as a finite float (ints allowed, bool refused). Raises ``error``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise error(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        raise error(f"{name} must be a number, got {type(value).__name__} {short(value)}")
     number = float(value)
     if number != number or number in (float("inf"), float("-inf")):
         raise error(f"{name} must be finite, got {number}")

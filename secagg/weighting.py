@@ -19,9 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from secagg.errors import ConfigurationError, InputError, WeightError
+from secagg.errors import InputError, WeightError
 from secagg.primitives.entropy import Entropy, system_entropy
+from secagg.primitives.prg import mask_dtype
 from secagg.quantize import QuantizationConfig, dequantize, quantize
+from secagg.validation import require_int, short
 
 WEIGHT_SLOTS = 1  # the total weight rides in the last element
 
@@ -32,28 +34,15 @@ def protected_length(dim: int) -> int:
 
 
 def _describe(value: object) -> str:
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{type(value).__name__} {text}"
+    return f"{type(value).__name__} {short(value)}"
 
 
 def _check_max_weight(max_weight: object) -> int | None:
-    if max_weight is None:
-        return None
-    if isinstance(max_weight, (bool, np.bool_)) or not isinstance(max_weight, (int, np.integer)):
-        raise ConfigurationError(f"max_weight must be an integer, got {_describe(max_weight)}")
-    if max_weight < 1:
-        raise ConfigurationError(f"max_weight must be at least 1, got {max_weight}")
-    return int(max_weight)
+    return None if max_weight is None else require_int("max_weight", max_weight, 1)
 
 
 def _weight(weight: object, max_weight: int | None, where: str) -> int:
-    if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, np.integer)):
-        raise WeightError(f"{where} must be an integer, got {_describe(weight)}")
-    value = int(weight)
-    if value < 1:
-        raise WeightError(f"{where} must be at least 1, got {value}")
+    value = require_int(where, weight, 1, None, WeightError)
     if max_weight is not None and value > max_weight:
         raise WeightError(f"{where} is {value}, above the maximum weight {max_weight}")
     return value
@@ -142,3 +131,30 @@ def decode_weighted(
     """
     values, total_weight = split_weighted(aggregate)
     return WeightedMean(mean=dequantize(values, total_weight, config), total_weight=total_weight)
+
+
+def check_protected(
+    protected: object, length: int, quantization: QuantizationConfig
+) -> npt.NDArray[np.unsignedinteger]:
+    """A client's protected vector, checked before any protocol uses it, as the
+    modulus's dtype (no copy when it already is).
+
+    Raises InputError unless it is ``length`` unsigned integers each at most w_max
+    (2^b - 1) (:attr:`QuantizationConfig.max_input`), so that the sum of n_max of them
+    never wraps around mod 2^k (or spills into the next Paillier slot).
+    """
+    try:
+        vector = np.asarray(protected)
+    except (TypeError, ValueError):
+        raise InputError("the protected vector must be an array of unsigned integers") from None
+    if vector.ndim != 1 or vector.size != length or vector.dtype.kind != "u":
+        raise InputError(
+            f"the protected vector must be {length} unsigned integers (the update and its "
+            f"weight), got shape {vector.shape} of {vector.dtype}"
+        )
+    if vector.size and int(vector.max()) > quantization.max_input:
+        raise InputError(
+            f"protected element {int(vector.max())} exceeds w_max (2^b - 1) = "
+            f"{quantization.max_input}: outside the quantization budget"
+        )
+    return vector.astype(mask_dtype(quantization.k), copy=False)

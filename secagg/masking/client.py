@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from secagg import columnpack
+from secagg import columnpack, weighting
 from secagg.codec import Fields, FieldWriter, MessageType, peek_header
 from secagg.errors import (
     AbortError,
@@ -460,23 +460,9 @@ class MaskingClient(Machine[ClientStage]):
 
 
 def check_protected(config: MaskingConfig, protected: npt.ArrayLike) -> Vector:
-    """The protected vector as the masking dtype, checked against the budget.
-
-    Raises InputError unless it is ``config.length`` unsigned integers, each at most
-    ``config.max_input`` (so the sum of n of them never wraps around mod 2^k).
-    """
-    vector = np.asarray(protected)
-    if vector.ndim != 1 or vector.size != config.length or vector.dtype.kind != "u":
-        raise InputError(
-            f"the protected vector must be {config.length} unsigned integers "
-            f"(dim {config.dim} + weight), got shape {vector.shape} of {vector.dtype}"
-        )
-    if vector.size and int(vector.max()) > config.max_input:
-        raise InputError(
-            f"protected element {int(vector.max())} exceeds w_max (2^b - 1) = "
-            f"{config.max_input}: outside the quantization budget"
-        )
-    return vector.astype(mask_dtype(config.modulus_bits), copy=False)
+    """The protected vector checked against the round's length and budget
+    (:func:`secagg.weighting.check_protected`). Raises InputError."""
+    return weighting.check_protected(protected, config.length, config.quantization)
 
 
 def check_key_list(keys: Mapping[int, tuple[bytes, bytes]]) -> None:

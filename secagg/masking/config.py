@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from secagg.codec import MAX_ID
-from secagg.errors import BitBudgetError, ConfigurationError, ThresholdError
+from secagg.errors import ConfigurationError, ThresholdError
 from secagg.quantize import QuantizationConfig
 from secagg.validation import require_int
 from secagg.weighting import WEIGHT_SLOTS
@@ -116,11 +116,7 @@ class MaskingConfig:
             raise ConfigurationError("quantization must be a QuantizationConfig")
         if not isinstance(self.graph, Graph):
             raise ConfigurationError(f"graph must be a Graph, got {self.graph!r}")
-        if n > self.quantization.max_clients:
-            raise BitBudgetError(
-                f"{n} clients exceed the quantization budget's max_clients "
-                f"{self.quantization.max_clients}: their sum could wrap around mod 2^k"
-            )
+        self.quantization.check_cohort(n)
         degree = require_int("neighbours", self.neighbours, 1, n - 1)
         require_int("threshold", self.threshold, 1, n - 1, ThresholdError)
         if self.graph is Graph.COMPLETE and degree != n - 1:
@@ -174,26 +170,21 @@ class MaskingConfig:
     @property
     def max_input(self) -> int:
         """The largest element a client's protected vector may hold: w_max (2^b - 1)."""
-        return self.quantization.max_weight * self.quantization.levels
+        return self.quantization.max_input
 
     def digest(self) -> bytes:
         """SHA-256 of the canonical encoding of every field."""
-        q = self.quantization
         fields = struct.pack(
-            ">IIdBIIBBIII",
+            ">IIBIII",
             self.num_clients,
             self.dim,
-            q.clip,
-            q.bits,
-            q.max_clients,
-            q.max_weight,
-            q.k,
             list(Graph).index(self.graph),
             self.neighbours,
             self.threshold,
             self.round_number,
         )
-        return hashlib.sha256(b"secagg/v3/masking-config" + fields).digest()
+        label = b"secagg/v3/masking-config"
+        return hashlib.sha256(label + fields + self.quantization.encode()).digest()
 
 
 def announce_id(config: MaskingConfig) -> bytes:

@@ -30,6 +30,7 @@ import gmpy2
 import numpy as np
 import numpy.typing as npt
 
+from secagg import weighting
 from secagg.codec import SERVER_ID, Fields, FieldWriter, Header, MessageType, peek_header
 from secagg.errors import (
     AbortError,
@@ -514,16 +515,9 @@ class PaillierClient(Machine[ClientStage]):
 
 
 def check_protected(config: PaillierConfig, protected: npt.ArrayLike) -> Vector:
-    """The protected vector, checked: ``config.length`` unsigned values, each at most
-    w_max (2^b - 1), so the sum of n_max uploads never overflows a slot. Raises
-    InputError."""
-    vector = np.asarray(protected)
-    q = config.quantization
-    if vector.shape != (config.length,) or vector.dtype.kind != "u":
-        raise InputError(f"protected vector must be {config.length} unsigned values")
-    if vector.size and int(vector.max()) > q.max_weight * q.levels:
-        raise InputError("protected value beyond w_max (2^b - 1): outside the budget")
-    return vector
+    """The protected vector checked against the round's length and budget
+    (:func:`secagg.weighting.check_protected`). Raises InputError."""
+    return weighting.check_protected(protected, config.length, config.quantization)
 
 
 # --- server ----------------------------------------------------------------------

@@ -92,11 +92,7 @@ class PaillierConfig:
             raise ConfigurationError(f"exponent must be an ExponentMode, got {self.exponent!r}")
         require_int("key_holder", self.key_holder, 0, MAX_ID)
         require_int("key_bits", self.key_bits, 1, 1 << 16)
-        if len(self.clients) > self.quantization.max_clients:
-            raise ConfigurationError(
-                f"{len(self.clients)} clients exceed the budget's n_max "
-                f"{self.quantization.max_clients}: their sum could overflow a slot"
-            )
+        self.quantization.check_cohort(len(self.clients))
         if self.key_holder == SERVER_ID or self.key_holder not in self.clients:
             raise ConfigurationError("the key holder must be one of the round's clients")
         if self.key_bits not in self.allowed_key_bits or self.key_bits % 16:
@@ -126,22 +122,17 @@ class PaillierConfig:
 
     def encode(self) -> bytes:
         """Canonical bytes of every field (for the session id)."""
-        q = self.quantization
         parts = [
             struct.pack(
-                ">IIdBIIBIIBI",
+                ">IIIIBI",
                 self.round_number,
                 self.dim,
-                q.clip,
-                q.bits,
-                q.max_clients,
-                q.max_weight,
-                q.k,
                 self.key_holder,
                 self.key_bits,
                 int(self.exponent),
                 self.minimum,
             ),
+            self.quantization.encode(),
             struct.pack(">I", len(self.clients)),
             b"".join(struct.pack(">I", c) for c in self.clients),
         ]
