@@ -80,11 +80,14 @@ class Header:
         )
 
 
-def peek_header(data: bytes | bytearray | memoryview) -> Header:
+def peek_header(data: object) -> Header:
     """The checked header of ``data`` (magic, version, a known type), body unread.
 
-    Parties use it to dispatch a message by type before decoding it. Raises DecodeError.
+    Parties use it to dispatch a message by type before decoding it. Raises DecodeError,
+    for anything that is not bytes as well.
     """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError(f"a message is bytes, not {type(data).__name__}")
     if len(data) < HEADER_BYTES:
         raise DecodeError(f"message of {len(data)} bytes is shorter than the header")
     magic, version, mtype, session_id, rnd, sender, recipient = _HEADER.unpack_from(data)

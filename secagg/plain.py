@@ -29,12 +29,11 @@ from secagg.errors import (
     InputError,
     ReplayedMessageError,
     SenderMismatchError,
-    SessionMismatchError,
     UnexpectedMessageError,
 )
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.prg import mask_dtype
-from secagg.protocol.bans import Bans, check_sender
+from secagg.protocol.bans import Bans, check_sender, screen
 from secagg.protocol.machine import Machine, transitions
 from secagg.protocol.party import Outcome, Waiting
 from secagg.protocol.state import (
@@ -166,12 +165,16 @@ class PlainClient(Machine[ClientStage]):
         protected: npt.ArrayLike,
         *,
         entropy: Entropy = system_entropy,
+        guard: RestoreGuard | None = None,
     ) -> None:
+        if not isinstance(config, PlainConfig):
+            raise ConfigurationError("config must be a PlainConfig")
         self.config = config
         self._id = require_int("client id", client_id, 1, config.num_clients, InputError)
         super().__init__(ClientStage.NEW, check_protected(config, protected))
         self._entropy = entropy
         self._lineage = new_lineage(entropy)
+        self._bind(self._lineage, guard)
 
     @property
     def id(self) -> int:
@@ -206,9 +209,9 @@ class PlainClient(Machine[ClientStage]):
             self.config.digest(),
             self.id,
             self._lineage,
-            _CLIENT_ORDER.index(self.stage),
+            self.progress,
         )
-        w = FieldWriter().u8(_CLIENT_ORDER.index(self.stage))
+        w = FieldWriter().u8(self.progress)
         if self.stage is ClientStage.NEW:
             vector = self._record(np.ndarray)
             w.var(vector.astype(vector.dtype.newbyteorder("<"), copy=False).tobytes())
@@ -232,7 +235,6 @@ class PlainClient(Machine[ClientStage]):
             config_digest=config.digest(),
             client=client_id,
             key=key,
-            guard=guard,
         )
         try:
             stage = _CLIENT_ORDER[require_int("stage", body.u8(), 0, 2, DecodeError)]
@@ -254,6 +256,7 @@ class PlainClient(Machine[ClientStage]):
         client._id = client_id
         client._entropy = entropy
         client._lineage = header.lineage
+        client._bind(header.lineage, guard)
         return client
 
 
@@ -276,6 +279,8 @@ class PlainServer(Machine[ServerStage]):
     _ABORTED: ClassVar = ServerStage.ABORTED
 
     def __init__(self, config: PlainConfig) -> None:
+        if not isinstance(config, PlainConfig):
+            raise ConfigurationError("config must be a PlainConfig")
         super().__init__(
             ServerStage.COLLECTING,
             _Collecting(columnpack.PackedSum(config.length, config.modulus_bits)),
@@ -306,12 +311,13 @@ class PlainServer(Machine[ServerStage]):
         check_sender(sender, range(1, self.config.num_clients + 1))
         self._bans.check(sender)
         with self._bans.judging(sender):
-            message = PlainInput.decode(data, self.config)
+            config = self.config
+            screen(
+                data, PlainInput.TYPE, session=config.session_id, round_number=config.round_number
+            )
+            message = PlainInput.decode(data, config)
             if message.sender != sender:
                 raise SenderMismatchError(f"message names client {message.sender}", sender=sender)
-            config = self.config
-            if message.session_id != config.session_id or message.round != config.round_number:
-                raise SessionMismatchError("message from another session or round", sender=sender)
             if sender in collecting.received:
                 if collecting.received[sender] == bytes(data):
                     raise ReplayedMessageError(f"copy of client {sender}'s input", sender=sender)

@@ -30,6 +30,7 @@ from secagg.errors import (
     AbortError,
     AlreadyDroppedError,
     BothSharesRequestedError,
+    ConfigurationError,
     DecodeError,
     DuplicateIdError,
     IncompleteRequestError,
@@ -145,8 +146,10 @@ class MaskingClient(Machine[ClientStage]):
         The client keeps a reference, not a copy: do not modify it during the round.
     entropy: source of keys, seeds, Shamir coefficients and nonces (``os.urandom``).
     observer: optional cost observer (:mod:`secagg.protocol.observer`).
+    guard: optional :class:`~secagg.protocol.state.RestoreGuard` that records each
+        step as it is taken, so no saved copy of this client can be restored behind it.
 
-    Raises InputError for a bad id or vector.
+    Raises InputError for a bad id or vector, ConfigurationError for a bad config.
     """
 
     _TRANSITIONS: ClassVar = transitions(_ORDER[:5], ClientStage.ABORTED)
@@ -160,7 +163,10 @@ class MaskingClient(Machine[ClientStage]):
         *,
         entropy: Entropy = system_entropy,
         observer: Observer | None = None,
+        guard: RestoreGuard | None = None,
     ) -> None:
+        if not isinstance(config, MaskingConfig):
+            raise ConfigurationError("config must be a MaskingConfig")
         self.config = config
         self._id = require_int("client id", client_id, 1, config.num_clients, InputError)
         super().__init__(ClientStage.NEW, _New(check_protected(config, protected)))
@@ -168,6 +174,7 @@ class MaskingClient(Machine[ClientStage]):
         self._observer = observer
         self._announce = announce_id(config)
         self._lineage = new_lineage(entropy)
+        self._bind(self._lineage, guard)
 
     @property
     def id(self) -> int:
@@ -405,9 +412,9 @@ class MaskingClient(Machine[ClientStage]):
             self.config.digest(),
             self.id,
             self._lineage,
-            _ORDER.index(self.stage),
+            self.progress,
         )
-        body = FieldWriter().u8(_ORDER.index(self.stage))
+        body = FieldWriter().u8(self.progress)
         _write_record(body, self)
         return encode_state(header, body.getvalue(), key=key)
 
@@ -426,9 +433,10 @@ class MaskingClient(Machine[ClientStage]):
         """Rebuild a client from :meth:`save`'s bytes; it behaves exactly as the original.
 
         ``config`` must be the round's configuration; ``client_id``, when given, must be
-        the saved client's. Give a :class:`RestoreGuard` to refuse restoring one saved
-        state twice. Raises StateVersionError, StateIntegrityError, StateMismatchError,
-        StateRollbackError.
+        the saved client's. Give the client's :class:`RestoreGuard` to refuse restoring
+        one saved state twice, or behind the client's own progress (it stays bound to
+        the restored client). Raises StateVersionError, StateIntegrityError,
+        StateMismatchError, StateRollbackError.
         """
         header, body = decode_state(
             data,
@@ -436,7 +444,6 @@ class MaskingClient(Machine[ClientStage]):
             config_digest=config.digest(),
             client=client_id,
             key=key,
-            guard=guard,
         )
         try:
             stage = _ORDER[require_int("stage", body.u8(), 0, len(_ORDER) - 1, DecodeError)]
@@ -456,6 +463,7 @@ class MaskingClient(Machine[ClientStage]):
         client._observer = observer
         client._announce = announce_id(config)
         client._lineage = header.lineage
+        client._bind(header.lineage, guard)
         return client
 
 

@@ -39,13 +39,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from secagg import columnpack
 from secagg.errors import (
     AbortError,
+    ConfigurationError,
     CorruptSharesError,
     DuplicateMessageError,
     InsufficientSharesError,
     MisaddressedMessageError,
     ReplayedMessageError,
     SenderMismatchError,
-    SessionMismatchError,
     StageError,
     UnknownClientError,
     UnrecoverableSecretError,
@@ -67,7 +67,7 @@ from secagg.masking.messages import (
 from secagg.primitives.entropy import system_entropy
 from secagg.primitives.keyagreement import KeyPair, check_public_key
 from secagg.primitives.shamir import Share, recover
-from secagg.protocol.bans import Bans, check_sender
+from secagg.protocol.bans import Bans, check_sender, screen
 from secagg.protocol.machine import Machine, transitions
 from secagg.protocol.observer import Observer, Work, report
 from secagg.protocol.party import Outcome, Waiting
@@ -90,9 +90,6 @@ _EXPECTED: dict[ServerStage, type[ClientMessage]] = {
     ServerStage.COLLECTING_INPUTS: MaskedInput,
     ServerStage.COLLECTING_UNMASKING: UnmaskingResponse,
 }
-
-# Kept for callers of the first API: the outcome of a finished round.
-MaskingOutcome = Outcome
 
 
 # --- stage records ---------------------------------------------------------------
@@ -151,6 +148,8 @@ class MaskingServer(Machine[ServerStage]):
     _ABORTED: ClassVar = ServerStage.ABORTED
 
     def __init__(self, config: MaskingConfig, *, observer: Observer | None = None) -> None:
+        if not isinstance(config, MaskingConfig):
+            raise ConfigurationError("config must be a MaskingConfig")
         super().__init__(ServerStage.COLLECTING_KEYS, _Keys())
         self.config = config
         self._observer = observer
@@ -225,14 +224,13 @@ class MaskingServer(Machine[ServerStage]):
         check_sender(sender, range(1, self.config.num_clients + 1))
         self._bans.check(sender)
         with self._bans.judging(sender):
+            screen(data, expected.TYPE, session=self._expected_session(), round_number=self.round)
             message = expected.decode(data, self.config)
             if message.sender != sender:
                 raise SenderMismatchError(
                     f"client {sender} sent a message in the name of client {message.sender}",
                     sender=sender,
                 )
-            if message.round != self.round or message.session_id != self._expected_session():
-                raise SessionMismatchError("message from another session or round", sender=sender)
             fingerprint = self._fingerprint(data)
             if sender in self._fingerprints:
                 if fingerprint == self._fingerprints[sender]:

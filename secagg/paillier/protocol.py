@@ -23,6 +23,7 @@ validated completely before any state changes; a refusal aborts the refusing par
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, NoReturn
 
@@ -34,6 +35,7 @@ from secagg import weighting
 from secagg.codec import SERVER_ID, Fields, FieldWriter, Header, MessageType, peek_header
 from secagg.errors import (
     AbortError,
+    ConfigurationError,
     DecodeError,
     DuplicateMessageError,
     InputError,
@@ -61,7 +63,7 @@ from secagg.paillier.packing import pack_slots, unpack_slots
 from secagg.paillier.session import PaillierConfig, config_digest, session_id
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.prg import mask_dtype
-from secagg.protocol.bans import Bans, check_sender
+from secagg.protocol.bans import Bans, check_sender, screen
 from secagg.protocol.machine import Machine, transitions
 from secagg.protocol.observer import Observer, Work, report
 from secagg.protocol.party import Outcome, Waiting
@@ -173,15 +175,29 @@ class KeyHolder(Machine[KeyHolderStage]):
         workers: int = 1,
         entropy: Entropy = system_entropy,
         observer: Observer | None = None,
+        guard: RestoreGuard | None = None,
     ) -> None:
-        if key is not None and key.public.bits != config.key_bits:
+        if not isinstance(config, PaillierConfig):
+            raise ConfigurationError("config must be a PaillierConfig")
+        if key is not None and (
+            not isinstance(key, PrivateKey) or key.public.bits != config.key_bits
+        ):
             raise InputError("the given key pair does not have the configured size")
         super().__init__(KeyHolderStage.START, _HolderStart(key))
         self.config = config
         self._workers = require_int("workers", workers, 1, 1024)
         self._entropy = entropy
         self._observer = observer
+        self._parent: Callable[[], None] | None = None
         self._lineage = new_lineage(entropy)
+        self._bind(self._lineage, guard)
+
+    def _on_progress(self) -> None:
+        # Inside a PaillierClient the client records the pair's progress as one step.
+        if self._parent is not None:
+            self._parent()
+        else:
+            super()._on_progress()
 
     @property
     def id(self) -> int:
@@ -275,9 +291,14 @@ class KeyHolder(Machine[KeyHolderStage]):
             config_digest(self.config),
             self.id,
             self._lineage,
-            _HOLDER_ORDER.index(self.stage),
+            self.progress,
         )
-        w = FieldWriter().u8(_HOLDER_ORDER.index(self.stage))
+        w = FieldWriter()
+        self._write(w)
+        return encode_state(header, w.getvalue(), key=key)
+
+    def _write(self, w: FieldWriter) -> None:
+        w.u8(self.progress)
         if self.stage is KeyHolderStage.START:
             start = self._record(_HolderStart).key
             w.u8(start is not None)
@@ -285,7 +306,36 @@ class KeyHolder(Machine[KeyHolderStage]):
                 _write_key(w, start)
         elif self.stage is KeyHolderStage.PUBLISHED:
             _write_key(w, self._record(_Published).key)
-        return encode_state(header, w.getvalue(), key=key)
+
+    @classmethod
+    def _read(
+        cls,
+        r: Fields,
+        config: PaillierConfig,
+        *,
+        workers: int,
+        entropy: Entropy,
+        observer: Observer | None,
+        lineage: bytes,
+    ) -> KeyHolder:
+        """A key holder rebuilt from :meth:`_write`'s fields (not yet bound to a guard).
+        Raises DecodeError or InvalidPublicKeyError."""
+        stage = _HOLDER_ORDER[require_int("stage", r.u8(), 0, 3, DecodeError)]
+        record: object = None
+        if stage is KeyHolderStage.START:
+            record = _HolderStart(_read_key(r, config) if r.u8() else None)
+        elif stage is KeyHolderStage.PUBLISHED:
+            private = _read_key(r, config)
+            record = _Published(private, session_id(config, private.public))
+        holder = cls.__new__(cls)
+        Machine.__init__(holder, stage, record)
+        holder.config = config
+        holder._workers = require_int("workers", workers, 1, 1024)
+        holder._entropy = entropy
+        holder._observer = observer
+        holder._parent = None
+        holder._lineage = lineage
+        return holder
 
     @classmethod
     def restore(
@@ -306,28 +356,22 @@ class KeyHolder(Machine[KeyHolderStage]):
             config_digest=config_digest(config),
             client=config.key_holder,
             key=key,
-            guard=guard,
         )
         try:
-            stage = _HOLDER_ORDER[require_int("stage", body.u8(), 0, 3, DecodeError)]
-            if _HOLDER_ORDER.index(stage) != header.step:
-                raise DecodeError("stage and step disagree")
-            record: object = None
-            if stage is KeyHolderStage.START:
-                record = _HolderStart(_read_key(body, config) if body.u8() else None)
-            elif stage is KeyHolderStage.PUBLISHED:
-                private = _read_key(body, config)
-                record = _Published(private, session_id(config, private.public))
+            holder = cls._read(
+                body,
+                config,
+                workers=workers,
+                entropy=entropy,
+                observer=observer,
+                lineage=header.lineage,
+            )
             body.done()
+            if holder.progress != header.step:
+                raise DecodeError("stage and step disagree")
         except (DecodeError, InvalidPublicKeyError) as exc:
             raise body_error(DecodeError(str(exc))) from exc
-        holder = cls.__new__(cls)
-        Machine.__init__(holder, stage, record)
-        holder.config = config
-        holder._workers = require_int("workers", workers, 1, 1024)
-        holder._entropy = entropy
-        holder._observer = observer
-        holder._lineage = header.lineage
+        holder._bind(header.lineage, guard)
         return holder
 
 
@@ -361,7 +405,12 @@ class PaillierClient(Machine[ClientStage]):
     Raises InputError for a bad id or vector.
     """
 
-    _TRANSITIONS: ClassVar = transitions(_CLIENT_ORDER[:2], ClientStage.ABORTED)
+    # An uploaded key holder still decrypts, so UPLOADED can abort too.
+    _TRANSITIONS: ClassVar = transitions(
+        _CLIENT_ORDER[:2],
+        ClientStage.ABORTED,
+        extra={ClientStage.UPLOADED: frozenset({ClientStage.ABORTED})},
+    )
     _ABORTED: ClassVar = ClientStage.ABORTED
 
     def __init__(
@@ -374,8 +423,11 @@ class PaillierClient(Machine[ClientStage]):
         workers: int = 1,
         entropy: Entropy = system_entropy,
         observer: Observer | None = None,
+        guard: RestoreGuard | None = None,
     ) -> None:
-        if client_id not in config.clients:
+        if not isinstance(config, PaillierConfig):
+            raise ConfigurationError("config must be a PaillierConfig")
+        if isinstance(client_id, bool) or client_id not in config.clients:
             raise InputError(f"client {client_id!r} is not in the round")
         super().__init__(ClientStage.AWAIT_KEY, check_protected(config, protected))
         self.config = config
@@ -388,8 +440,16 @@ class PaillierClient(Machine[ClientStage]):
             self.key_holder = KeyHolder(
                 config, key=key, workers=workers, entropy=entropy, observer=observer
             )
+            self.key_holder._parent = self._on_progress
         elif key is not None:
             raise InputError("only the key holder takes a key pair")
+        self._bind(self._lineage, guard)
+
+    @property
+    def progress(self) -> int:
+        """The client's stage and, for the key holder, its key holder's, as one step."""
+        holder = 0 if self.key_holder is None else self.key_holder.progress
+        return super().progress * len(_HOLDER_ORDER) + holder
 
     @property
     def id(self) -> int:
@@ -447,14 +507,14 @@ class PaillierClient(Machine[ClientStage]):
             config_digest(self.config),
             self.id,
             self._lineage,
-            _CLIENT_ORDER.index(self.stage),
+            self.progress,
         )
         w = FieldWriter().u8(_CLIENT_ORDER.index(self.stage))
         if self.stage is ClientStage.AWAIT_KEY:
             protected = self._record(np.ndarray)
             w.var(protected.astype(protected.dtype.newbyteorder("<"), copy=False).tobytes())
-        # The key holder's own state, unsealed inside this one (which is sealed if asked).
-        w.var(self.key_holder.save() if self.key_holder is not None else b"")
+        if self.key_holder is not None:
+            self.key_holder._write(w)
         return encode_state(header, w.getvalue(), key=key)
 
     @classmethod
@@ -477,40 +537,41 @@ class PaillierClient(Machine[ClientStage]):
             config_digest=config_digest(config),
             client=client_id,
             key=key,
-            guard=guard,
         )
         if header.client not in config.clients:
             raise StateIntegrityError("saved client is not in the round")
+        client = cls.__new__(cls)
         try:
             stage = _CLIENT_ORDER[require_int("stage", body.u8(), 0, 2, DecodeError)]
-            if _CLIENT_ORDER.index(stage) != header.step:
-                raise DecodeError("stage and step disagree")
             record: object = None
             if stage is ClientStage.AWAIT_KEY:
                 dtype = np.dtype(mask_dtype(config.quantization.k))
                 raw = body.var(config.length * dtype.itemsize)
                 vector = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype)
                 record = check_protected(config, vector)
-            holder_state = body.var(len(data))
+            Machine.__init__(client, stage, record)
+            client.key_holder = None
+            if header.client == config.key_holder:
+                client.key_holder = KeyHolder._read(
+                    body,
+                    config,
+                    workers=workers,
+                    entropy=entropy,
+                    observer=observer,
+                    lineage=header.lineage,
+                )
+                client.key_holder._parent = client._on_progress
             body.done()
-        except (DecodeError, InputError) as exc:
+            if client.progress != header.step:
+                raise DecodeError("stage and step disagree")
+        except (DecodeError, InputError, InvalidPublicKeyError) as exc:
             raise body_error(DecodeError(str(exc))) from exc
-        client = cls.__new__(cls)
-        Machine.__init__(client, stage, record)
         client.config = config
         client._id = header.client
         client._entropy = entropy
         client._observer = observer
         client._lineage = header.lineage
-        client.key_holder = None
-        if header.client == config.key_holder:
-            if not holder_state:
-                raise StateIntegrityError("the key holder's saved state is missing")
-            client.key_holder = KeyHolder.restore(
-                holder_state, config, workers=workers, entropy=entropy, observer=observer
-            )
-        elif holder_state:
-            raise StateIntegrityError("a key holder state saved for another client")
+        client._bind(header.lineage, guard)
         return client
 
 
@@ -577,9 +638,15 @@ class PaillierServer(Machine[ServerStage]):
     _ABORTED: ClassVar = ServerStage.ABORTED
 
     def __init__(self, config: PaillierConfig) -> None:
+        if not isinstance(config, PaillierConfig):
+            raise ConfigurationError("config must be a PaillierConfig")
         super().__init__(ServerStage.AWAIT_KEY, _AwaitKey())
         self.config = config
         self._bans = Bans()
+
+    @property
+    def round(self) -> int:
+        return self.config.round_number
 
     @property
     def finished(self) -> bool:
@@ -639,6 +706,7 @@ class PaillierServer(Machine[ServerStage]):
 
     def _receive_key(self, sender: int, data: bytes) -> None:
         awaiting = self._record(_AwaitKey)
+        screen(data, MessageType.PAILLIER_PUBLIC_KEY, session=None, round_number=self.round)
         claimed = PublicKeyMessage.decode(data).header.sender
         if claimed != sender:
             raise SenderMismatchError(f"client {sender} sent client {claimed}'s key", sender=sender)
@@ -654,8 +722,12 @@ class PaillierServer(Machine[ServerStage]):
     def _receive_upload(self, sender: int, data: bytes) -> None:
         collecting = self._record(_Collecting)
         config, public = self.config, collecting.public
-        if sender not in config.clients:
-            raise UnknownClientError(f"client {sender} is not in the round", sender=sender)
+        screen(
+            data,
+            MessageType.PAILLIER_CIPHERTEXTS,
+            session=collecting.session,
+            round_number=self.round,
+        )
         message = CiphertextsMessage.decode(
             data, count=config.ciphertexts, width=public.ciphertext_bytes
         )
@@ -666,20 +738,21 @@ class PaillierServer(Machine[ServerStage]):
             sender=sender,
             recipient=SERVER_ID,
         )
+        first = collecting.retained.get(sender)
+        if first is not None and first.blob == message.blob:
+            raise ReplayedMessageError(f"copy of client {sender}'s upload", sender=sender)
+        values = message.values()
+        check_ciphertexts(values, public)  # a refused second upload changes nothing
         if sender in collecting.uploaded:
-            first = collecting.retained.get(sender)
-            if first is not None and first.blob == message.blob:
-                raise ReplayedMessageError(f"copy of client {sender}'s upload", sender=sender)
             if sender not in collecting.dropped:
                 if first is not None:
                     collecting.removed = _multiply(collecting.removed, first.values(), public)
                 collecting.retained.pop(sender, None)
                 collecting.dropped.add(sender)
             raise DuplicateMessageError(
-                f"second upload from client {sender}: it now counts as dropped", sender=sender
+                f"second, different upload from client {sender}: it now counts as dropped",
+                sender=sender,
             )
-        values = message.values()
-        check_ciphertexts(values, public)
         collecting.product = _multiply(collecting.product, values, public)
         collecting.uploaded.add(sender)
         collecting.retained[sender] = message
@@ -687,6 +760,12 @@ class PaillierServer(Machine[ServerStage]):
     def _receive_aggregate(self, sender: int, data: bytes) -> None:
         decrypting = self._record(_Decrypting)
         config = self.config
+        screen(
+            data,
+            MessageType.PAILLIER_AGGREGATE,
+            session=decrypting.session,
+            round_number=self.round,
+        )
         message = AggregateMessage.decode(
             data, length=config.length, slot_bits=config.quantization.k
         )

@@ -35,14 +35,15 @@ class PaillierConfig:
     dim: coordinates of one update (the protected vector has ``dim + 1`` elements).
     quantization: clip, bits and the n_max / w_max budget; its k is the slot width.
     clients: the ids (nonzero, increasing) of the clients invited to the round, at
-        least 2.
+        least 3.
     key_holder: the client that generates the key pair and decrypts the aggregate.
     key_bits: |n|, 2048 (default) or 3072.
     exponent: DJN exponent length (see :class:`~secagg.paillier.djn.ExponentMode`).
     min_uploads: the fewest uploads an aggregate may hold to be decrypted; None picks
         the masking protocols' guarantee for this cohort size
-        (:func:`~secagg.masking.config.minimum_sum_size`, at least 2). A smaller value
-        is refused: one client's update must never be decrypted on its own.
+        (:func:`~secagg.masking.config.minimum_sum_size`, at least 3, so that even the key
+        holder, who knows its own input, sees a sum of at least two others). A smaller
+        value is refused: one client's update must never be decrypted on its own.
     allowed_key_bits: key sizes accepted; only tests pass anything but (2048, 3072).
 
     Raises ConfigurationError for inconsistent or unencodable fields and BitBudgetError
@@ -68,18 +69,22 @@ class PaillierConfig:
             raise ConfigurationError("clients must be a tuple of client ids")
         for cid in self.clients:
             require_int("client id", cid, 1, MAX_ID)
-        if len(self.clients) < 2:
+        if len(self.clients) < 3:
+            # The key holder sees the decrypted sum and knows its own input: with two
+            # clients it would learn the other's exactly (masking needs 3 as well).
             raise ConfigurationError(
-                "a Paillier round needs at least 2 clients: one client's aggregate is its input"
+                "a Paillier round needs at least 3 clients: with fewer, a sum reveals an input"
             )
         try:
             check_ids(self.clients)
         except DecodeError as exc:
             raise ConfigurationError(str(exc)) from exc
-        floor = max(2, minimum_sum_size(len(self.clients)))
+        # At least 3, so that even the key holder, who knows its own input, learns only
+        # a sum of two or more others.
+        floor = max(3, minimum_sum_size(len(self.clients)))
         if self.min_uploads is None:
             object.__setattr__(self, "min_uploads", floor)
-        elif require_int("min_uploads", self.min_uploads, 2, len(self.clients)) < floor:
+        elif require_int("min_uploads", self.min_uploads, 3, len(self.clients)) < floor:
             raise ConfigurationError(
                 f"min_uploads {self.min_uploads} is below {floor}, the fewest inputs a "
                 f"masking round of {len(self.clients)} clients ever reveals a sum of"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from secagg.codec import Header, MessageType, peek_header
 from secagg.errors import (
     AbortError,
     ReplayedMessageError,
@@ -73,3 +74,22 @@ def check_sender(sender: object, cohort: range | tuple[int, ...] | frozenset[int
     if isinstance(sender, bool) or not isinstance(sender, int) or sender not in cohort:
         raise UnknownClientError(f"sender {sender!r} is not a client of this round")
     return sender
+
+
+def screen(
+    data: object, expected: MessageType, *, session: bytes | None, round_number: int
+) -> Header:
+    """The header of a message, checked before its body is read: a well-formed message
+    of another type (UnexpectedMessageError) or from another session or round
+    (SessionMismatchError; ``session`` None skips the session check) is refused here,
+    as harmless, whatever its body holds, so an authentic message of an earlier round
+    (whose body may not fit this round's configuration) never counts against its
+    sender. Raises DecodeError for bytes that are not a message."""
+    header = peek_header(data)
+    if header.type is not expected:
+        raise UnexpectedMessageError(
+            f"expected a {expected.name} message, got {header.type.name}", sender=header.sender
+        )
+    if header.round != round_number or (session is not None and header.session_id != session):
+        raise SessionMismatchError("message from another session or round", sender=header.sender)
+    return header

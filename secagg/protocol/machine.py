@@ -7,6 +7,10 @@ raises :class:`~secagg.errors.StageError`; a refusal inside :meth:`Machine._refu
 moves the party to its aborted stage through the table and drops the stage record (and
 the secrets in it), so a refused message never leaves the party able to accept a second
 try. State is committed only by :meth:`Machine._advance`, after every check passed.
+
+A party bound to a :class:`~secagg.protocol.state.RestoreGuard` (:meth:`Machine._bind`)
+records every step it takes in the guard as it takes it, before its reply leaves: a
+saved copy of an earlier step can then never be restored and driven a second way.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from __future__ import annotations
 import enum
 import itertools
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any, ClassVar, Generic, TypeVar
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from secagg.errors import SecAggError, StageError
+
+if TYPE_CHECKING:
+    from secagg.protocol.state import RestoreGuard
 
 S = TypeVar("S", bound=enum.Enum)
 R = TypeVar("R")
@@ -37,6 +44,28 @@ class Machine(Generic[S]):
     def __init__(self, start: S, record: object = None) -> None:
         self.__stage = start
         self.__record = record
+        self.__lineage = b""
+        self.__guard: RestoreGuard | None = None
+
+    @property
+    def progress(self) -> int:
+        """How far the party has got: the index of its stage in the stage enum. Only
+        grows (the aborted stage is last), so it orders any two saved copies."""
+        stage = self.__stage
+        return list(type(stage)).index(stage)
+
+    def _bind(self, lineage: bytes, guard: RestoreGuard | None) -> None:
+        """Record this party's progress under ``lineage`` in ``guard`` from now on.
+        Raises StateRollbackError if the guard has seen a later step of the lineage (a
+        restored copy behind the client's progress)."""
+        self.__lineage, self.__guard = lineage, guard
+        if guard is not None:
+            guard.claim(lineage, self.progress, taking=False)
+
+    def _on_progress(self) -> None:
+        """Called after every step; claims the new progress in the bound guard."""
+        if self.__guard is not None:
+            self.__guard.claim(self.__lineage, self.progress)
 
     @property
     def stage(self) -> S:
@@ -67,6 +96,7 @@ class Machine(Generic[S]):
             raise StageError(f"no transition {self.__stage.name} -> {to.name}")
         self.__stage = to
         self.__record = record
+        self._on_progress()
 
     def abort(self) -> None:
         """Move to the aborted stage and forget the stage record (and its secrets).
@@ -76,6 +106,9 @@ class Machine(Generic[S]):
         if self._ABORTED in self._TRANSITIONS.get(self.__stage, frozenset()):
             self.__stage = self._ABORTED
             self.__record = None
+            # An aborted party is its lineage's last step: no saved copy comes back.
+            with suppress(SecAggError):
+                self._on_progress()
 
     @contextmanager
     def _refusing(self) -> Iterator[None]:

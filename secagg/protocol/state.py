@@ -14,11 +14,14 @@ Layout::
 ``body`` is the party's stage record; unsealed it is followed by SHA-256 over
 everything before (a check against truncation and accidents, not against an attacker);
 sealed it is ``nonce || AES-GCM(body) || tag`` with the header as associated data.
-``lineage`` is random per client and ``step`` counts the messages it has handled: a
-:class:`RestoreGuard` refuses to restore the same lineage at a step it has already
-restored (or an earlier one), so one saved state can never be restored twice and then
-driven into two different stages (for instance to answer two different unmasking
-requests, which could reveal both secrets of a neighbour).
+``lineage`` is random per client and ``step`` is how far it has got (its stage's place
+in the stage order). A :class:`RestoreGuard` bound to a client records every step the
+client takes as it takes it (before its reply leaves): restoring a copy behind that
+step is refused, and of two copies restored from one saved state only the first to
+take the next step may take it. So one saved state can never be driven two ways (for
+instance to answer two different unmasking requests, which could reveal both secrets
+of a neighbour). Persist the guard (:meth:`RestoreGuard.to_bytes`)
+before a reply is sent when the client runs in fresh processes.
 """
 
 from __future__ import annotations
@@ -74,9 +77,9 @@ def new_lineage(entropy: Entropy) -> bytes:
     return entropy(LINEAGE_BYTES)
 
 
-def _check_key(key: bytes | None) -> None:
-    if key is not None and len(key) != STORAGE_KEY_BYTES:
-        raise ConfigurationError(f"a state storage key is {STORAGE_KEY_BYTES} bytes")
+def _check_key(key: object) -> None:
+    if key is not None and (not isinstance(key, bytes) or len(key) != STORAGE_KEY_BYTES):
+        raise ConfigurationError(f"a state storage key is {STORAGE_KEY_BYTES} bytes, or None")
 
 
 def encode_state(header: StateHeader, body: bytes, *, key: bytes | None = None) -> bytes:
@@ -109,15 +112,14 @@ def decode_state(
     config_digest: bytes,
     client: int | None = None,
     key: bytes | None = None,
-    guard: RestoreGuard | None = None,
 ) -> tuple[StateHeader, Fields]:
     """Check a saved state and return its header and a reader over its body.
 
     Raises StateVersionError (another format version), StateIntegrityError (truncated,
     altered, sealed under another key, or sealed/unsealed unlike ``key`` says),
     StateMismatchError (another party kind, configuration or, when ``client`` is given,
-    another client) and StateRollbackError
-    (``guard`` has seen this state, or a later one, restored before).
+    another client). The caller parses the body, then binds the restored party to its
+    guard (which raises StateRollbackError for a step the guard has seen).
     """
     _check_key(key)
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -150,10 +152,7 @@ def decode_state(
         raise StateMismatchError("saved state belongs to another configuration or round")
     if client is not None and client != saved_client:
         raise StateMismatchError(f"saved state of client {saved_client}, not {client}")
-    header = StateHeader(kind, digest, saved_client, lineage, step)
-    if guard is not None:
-        guard.claim(lineage, step)
-    return header, Fields(body)
+    return StateHeader(kind, digest, saved_client, lineage, step), Fields(body)
 
 
 def body_error(exc: DecodeError) -> StateIntegrityError:
@@ -162,25 +161,34 @@ def body_error(exc: DecodeError) -> StateIntegrityError:
 
 
 class RestoreGuard:
-    """Remembers, per client lineage, the last step restored, and refuses to restore
-    that step (or an earlier one) again.
+    """Remembers, per client lineage, the furthest step taken: refuses to restore a copy
+    behind it, and refuses a second copy taking a step already taken.
 
-    Keep one guard per client device for as long as a round lasts (persist it with
-    :meth:`to_bytes` next to the saved state when the client runs in fresh processes).
+    Give the same guard to a client when it is made and whenever it is restored; keep
+    one per client device for as long as a round lasts, and persist it with
+    :meth:`to_bytes` (before each reply is sent) when the client runs in fresh
+    processes.
     """
 
     def __init__(self) -> None:
         self._last: dict[bytes, int] = {}
 
-    def claim(self, lineage: bytes, step: int) -> None:
-        """Record that this state is being restored. Raises StateRollbackError."""
+    def claim(self, lineage: bytes, step: int, *, taking: bool = True) -> None:
+        """Record that the client of ``lineage`` is at ``step``.
+
+        ``taking``: the client takes that step now (about to send its reply), which must
+        be further than any step recorded: a second copy of the client taking the same
+        step is a fork. Otherwise a copy is being restored at ``step``, which must not be
+        behind a step recorded (a hand-off at the same step is fine: only one copy can
+        take the next). Raises StateRollbackError.
+        """
         last = self._last.get(lineage)
-        if last is not None and step <= last:
+        if last is not None and (step <= last if taking else step < last):
             raise StateRollbackError(
-                f"state at step {step} restored after step {last} of the same client: "
-                "a saved state restores once"
+                f"client state at step {step}, after step {last} of the same client was "
+                "taken: a saved copy cannot go back, nor take a step twice"
             )
-        self._last[lineage] = step
+        self._last[lineage] = max(step, last if last is not None else step)
 
     def to_bytes(self) -> bytes:
         w = FieldWriter().u32(len(self._last))
@@ -191,6 +199,8 @@ class RestoreGuard:
     @classmethod
     def from_bytes(cls, data: bytes) -> RestoreGuard:
         """Raises StateIntegrityError for malformed bytes."""
+        if not isinstance(data, bytes):
+            raise StateIntegrityError("a restore guard is bytes")
         guard = cls()
         try:
             r = Fields(data)

@@ -111,7 +111,7 @@ def _with_sender(data: bytes, sender: int) -> bytes:
     return data[:offset] + struct.pack(">I", sender) + data[offset + 4 :]
 
 
-@pytest.mark.parametrize("clients", range(2, N_MAX + 1))
+@pytest.mark.parametrize("clients", range(3, N_MAX + 1))
 def test_exact_sum_at_every_client_count(key: PrivateKey, clients: int) -> None:
     weights = {cid: 1 + cid % 5 for cid in range(1, clients + 1)}
     r = _start(key, _config(clients), weights)
@@ -124,19 +124,21 @@ def test_exact_sum_at_every_client_count(key: PrivateKey, clients: int) -> None:
     assert r.server.survivors == r.config.clients
 
 
-def test_a_config_with_one_client_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="at least 2"):
-        _config(1)
+@pytest.mark.parametrize("clients", [1, 2])
+def test_a_config_with_fewer_than_three_clients_is_refused(clients: int) -> None:
+    # With two, the key holder (who knows its own input) would learn the other's.
+    with pytest.raises(ConfigurationError, match="at least 3"):
+        _config(clients)
 
 
-@pytest.mark.parametrize("clients", range(2, 30))
+@pytest.mark.parametrize("clients", range(3, 30))
 def test_default_minimum_is_the_masking_guarantee_and_cannot_go_lower(clients: int) -> None:
     from secagg.masking import minimum_sum_size
 
     quant = QuantizationConfig(bits=8, max_clients=clients)
     config = PaillierConfig(0, 4, quant, tuple(range(1, clients + 1)))
-    assert config.min_uploads == max(2, minimum_sum_size(clients)) >= 2
-    if config.minimum > 2:
+    assert config.min_uploads == max(3, minimum_sum_size(clients)) >= 3
+    if config.minimum > 3:
         with pytest.raises(ConfigurationError, match="below"):
             PaillierConfig(
                 0, 4, quant, tuple(range(1, clients + 1)), min_uploads=config.minimum - 1
@@ -144,11 +146,11 @@ def test_default_minimum_is_the_masking_guarantee_and_cannot_go_lower(clients: i
 
 
 def test_a_single_survivor_is_never_decrypted(key: PrivateKey) -> None:
-    # Today's defect: one survivor's update was decrypted and returned exactly.
-    r = _start(key, _config(2))
-    r.server.receive(1, r.upload(1))
-    assert not r.server.waiting().can_close and r.server.waiting().needed == 1
-    with pytest.raises(AbortError, match="needs 2"):
+    # The defect: one survivor's update was decrypted and returned exactly.
+    r = _start(key, _config(3))
+    r.server.receive(2, r.upload(2))
+    assert not r.server.waiting().can_close and r.server.waiting().needed == 2
+    with pytest.raises(AbortError, match="needs 3"):
         r.server.close()
     assert r.server.stage is ServerStage.ABORTED
 
@@ -196,7 +198,7 @@ def test_key_holder_refuses_contributors_outside_the_round(key: PrivateKey) -> N
 @settings(max_examples=5, deadline=None)
 @given(
     st.lists(st.integers(0, QUANT.max_weight * QUANT.levels), min_size=DIM + 1, max_size=DIM + 1),
-    st.integers(2, N_MAX),
+    st.integers(3, N_MAX),
 )
 def test_exact_sum_of_arbitrary_vectors(key: PrivateKey, values: list[int], clients: int) -> None:
     vector = np.array(values, dtype=np.uint32)
@@ -412,3 +414,54 @@ def test_key_holder_gone_before_publishing_aborts() -> None:
     server = PaillierServer(_config())
     with pytest.raises(AbortError, match="no key"):
         server.close()
+
+
+def test_a_second_upload_that_fails_its_checks_keeps_the_first(key: PrivateKey) -> None:
+    # Review finding: the duplicate branch ran before the ciphertext checks, so an
+    # invalid second upload removed the accepted first one.
+    r = _start(key, _config())
+    uploads = {cid: r.upload(cid) for cid in r.config.clients}
+    for cid, data in uploads.items():
+        r.server.receive(cid, data)
+    good = CiphertextsMessage.decode(
+        uploads[2], count=r.config.ciphertexts, width=key.public.ciphertext_bytes
+    )
+    values = [int(v) for v in good.values()]
+    invalid = CiphertextsMessage.from_values(good.header, [0, *values[1:]], good.width)
+    with pytest.raises(InvalidCiphertextError):
+        r.server.receive(2, invalid.encode())
+    assert r.server.survivors == r.config.clients
+    np.testing.assert_array_equal(r.finish(), sum(v.astype(np.uint64) for v in r.vectors.values()))
+
+
+def test_a_replay_from_a_round_with_another_config_does_not_drop_the_client(key) -> None:
+    # Review finding: the body was decoded against this round's config before the
+    # round was checked, so an old authentic upload of another shape got its sender
+    # dropped instead of being refused as stale.
+    old = _start(key, _config(round_number=2))
+    stale = old.upload(2)
+    quant = QuantizationConfig(clip=1.0, bits=16, max_clients=N_MAX, max_weight=5)
+    config = PaillierConfig(
+        round_number=3, dim=DIM + 500, quantization=quant, clients=tuple(range(1, N_MAX + 1))
+    )
+    server = PaillierServer(config)
+    holder = PaillierClient(config, 1, np.zeros(DIM + 501, dtype=np.uint32), key=key)
+    server.receive(1, holder.start())
+    key_message = server.close()[1]
+    with pytest.raises(SessionMismatchError):
+        server.receive(2, stale)
+    assert 2 not in server.dropped
+    server.receive(
+        2, PaillierClient(config, 2, np.zeros(DIM + 501, dtype=np.uint32)).handle(key_message)
+    )
+
+
+def test_a_refusal_by_the_key_holders_client_role_shows_on_its_stage(key: PrivateKey) -> None:
+    # Review finding: a refused message aborted the inner key holder while the
+    # composite's stage still said UPLOADED.
+    r = _start(key, _config())
+    r.server.receive(1, r.upload(1))
+    with pytest.raises(StageError):
+        r.clients[1].handle(r.key_message)  # a re-delivered key
+    assert r.clients[1].stage is ClientStage.ABORTED
+    assert r.clients[1].key_holder.stage is KeyHolderStage.ABORTED

@@ -50,8 +50,8 @@ def test_round_with_dropouts(key: PrivateKey) -> None:
 
 def test_shared_entry_point() -> None:
     """run_round dispatches here (it generates its own key)."""
-    result = run_round("paillier", _updates(2), [1, 1])
-    assert result.total_weight == 2 and result.aggregate.shape == (DIM + 1,)
+    result = run_round("paillier", _updates(3), [1, 1, 1])
+    assert result.total_weight == 3 and result.aggregate.shape == (DIM + 1,)
     assert result.metrics.backend is Backend.PAILLIER
 
 
@@ -69,9 +69,9 @@ def test_too_few_uploads_abort_before_anything_is_decrypted(key: PrivateKey) -> 
 
 def test_pool_decryption(key: PrivateKey) -> None:
     """Enough ciphertexts to use the 2-process pool; the workers' CPU is counted."""
-    quant = QuantizationConfig(clip=1.0, bits=16, max_clients=2)
+    quant = QuantizationConfig(clip=1.0, bits=16, max_clients=3, max_weight=2)
     dim = 300 * 102
-    updates = [np.zeros(dim), np.ones(dim)]
-    result = run_paillier_round(updates, [1, 1], quant, {}, key=key, workers=2)
+    updates = [np.zeros(dim), np.ones(dim), np.ones(dim)]
+    result = run_paillier_round(updates, [2, 1, 1], quant, {}, key=key, workers=2)
     assert np.abs(result.mean - 0.5).max() <= quantization_error_bound(quant)
     assert result.metrics.stage_cpu_s["decrypt"] > 0.3  # 300 CRT decryptions, in workers

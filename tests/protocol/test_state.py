@@ -114,36 +114,83 @@ def test_wrong_config_round_client_or_party_kind() -> None:
         PaillierClient.restore(data, PaillierConfig(9, config.dim, QUANT, (1, 2, 3, 4, 5)))
 
 
-def test_a_saved_state_restores_once() -> None:
-    client, config = _masking_client(1)  # holds its input and b_u, about to mask
-    data = client.save()
+def test_a_saved_state_restored_twice_cannot_go_into_two_stages() -> None:
+    from secagg.masking import ForwardedShares, MaskingServer
+
+    backend = backends.masking(Graph.COMPLETE)
+    config = backend.config(5)
+    inputs = backends.inputs_for(config)
+    clients = {c: MaskingClient(config, c, inputs[c]) for c in inputs}
+    server = MaskingServer(config)
+    for c, party in clients.items():
+        server.receive(c, party.start())
+    for c, data in server.close().items():
+        server.receive(c, clients[c].handle(data))
+    forwarded = server.close()
+    saved = clients[1].save()  # holds its input and b_u, about to mask
     guard = RestoreGuard()
-    MaskingClient.restore(data, config, guard=guard)
-    with pytest.raises(StateRollbackError):  # restored twice: it could fork
-        MaskingClient.restore(data, config, guard=guard)
+    first = MaskingClient.restore(saved, config, guard=guard)
+    second = MaskingClient.restore(saved, config, guard=guard)  # a hand-off: allowed
+    first.handle(forwarded[1])
+    # The second copy cannot take the same step (e.g. mask under other shares).
+    other = ForwardedShares.decode(forwarded[1], config)
+    with pytest.raises(StateRollbackError):
+        second.masked_input(other)
+    assert second.stage is ClientStage.ABORTED
 
 
-def test_an_older_state_is_refused_after_a_newer_one() -> None:
+def test_an_older_state_is_refused_after_the_client_moved_on() -> None:
     client, config = _masking_client(1)
     older = client.save()
-    backend = backends.masking(Graph.COMPLETE)
-    # Move a restored copy on (here: abort it) and save again.
     guard = RestoreGuard()
-    newer_client = MaskingClient.restore(older, config, guard=guard)
-    assert newer_client.stage is ClientStage.SHARES_SENT
-    newer_client.abort()
-    newer = newer_client.save()
-    MaskingClient.restore(newer, config, guard=guard)
+    live = MaskingClient.restore(older, config, guard=guard)
+    assert live.stage is ClientStage.SHARES_SENT
+    live.abort()  # the live client's steps are recorded as it takes them
     with pytest.raises(StateRollbackError):
         MaskingClient.restore(older, config, guard=guard)
-    assert backend.name == "secagg"
+
+
+def test_a_checkpoint_cannot_answer_a_second_request_after_the_live_client_answered() -> None:
+    # The review's scenario: checkpoint at INPUT_SENT, answer request R1 live, "crash",
+    # restore the checkpoint and answer a different request R2: both secrets of a
+    # neighbour could leave. The guard records R1's step before the reply leaves.
+    from secagg.masking import MaskingServer
+
+    backend = backends.masking(Graph.COMPLETE)
+    config = backend.config(5)
+    inputs = backends.inputs_for(config)
+    guard = RestoreGuard()
+    clients = {
+        c: MaskingClient(config, c, inputs[c], guard=guard if c == 1 else None) for c in inputs
+    }
+    server = MaskingServer(config)
+    for c, party in clients.items():
+        server.receive(c, party.start())
+    for _ in range(2):
+        for c, data in server.close().items():
+            server.receive(c, clients[c].handle(data))
+    requests = server.close()
+    checkpoint = clients[1].save()  # at INPUT_SENT
+    clients[1].handle(requests[1])  # answers R1 live: the guard records DONE
+    with pytest.raises(StateRollbackError):
+        MaskingClient.restore(checkpoint, config, guard=guard)
+
+
+def test_a_body_that_does_not_parse_does_not_use_up_the_step() -> None:
+    client, config = _masking_client(1)
+    data = bytearray(client.save())
+    guard = RestoreGuard()
+    good = bytes(data)
+    with pytest.raises(StateMismatchError):
+        MaskingClient.restore(good, config, guard=guard, client_id=3)
+    MaskingClient.restore(good, config, guard=guard)  # the refusal claimed nothing
 
 
 def test_the_guard_survives_a_process_boundary() -> None:
     client, config = _masking_client(1)
     data = client.save()
     guard = RestoreGuard()
-    MaskingClient.restore(data, config, guard=guard)
+    MaskingClient.restore(data, config, guard=guard).abort()  # moves on
     carried = RestoreGuard.from_bytes(guard.to_bytes())
     with pytest.raises(StateRollbackError):
         MaskingClient.restore(data, config, guard=carried)
@@ -155,6 +202,49 @@ def test_state_is_never_pickled() -> None:
     client, _ = _masking_client(1)
     with pytest.raises(Exception):  # the parsed X25519 key objects refuse pickling
         pickle.dumps(client)
+
+
+def test_paillier_key_holder_in_fresh_processes_with_a_guard(key) -> None:
+    # Review finding: the saved step ignored the key holder's own progress, so a guard
+    # refused the next legitimate restore. Here every message runs in a fresh
+    # "process": restore with the persisted guard, handle, save, persist the guard.
+    from secagg.paillier import PaillierServer
+
+    backend = backends.paillier(key)
+    config = backend.config(3)
+    inputs = backends.inputs_for(config)
+    others = {c: PaillierClient(config, c, inputs[c]) for c in (2, 3)}
+    server = PaillierServer(config)
+    guard = RestoreGuard()
+    blob = PaillierClient(config, 1, inputs[1], key=key, guard=guard).save()
+    persisted = guard.to_bytes()
+
+    def process(step):  # noqa: ANN001, ANN202
+        nonlocal blob, persisted
+        guard = RestoreGuard.from_bytes(persisted)
+        party = PaillierClient.restore(blob, config, guard=guard)
+        out = step(party)
+        blob, persisted = party.save(), guard.to_bytes()
+        return out
+
+    history = [blob]
+    server.receive(1, process(lambda p: p.start()))
+    history.append(blob)
+    key_message = server.close()[1]
+    server.receive(1, process(lambda p: p.handle(key_message)))
+    history.append(blob)
+    for c, party in others.items():
+        server.receive(c, party.handle(key_message))
+    (request,) = server.close().values()
+    server.receive(1, process(lambda p: p.handle(request)))
+    server.close()
+    assert np.array_equal(
+        server.result.aggregate, sum(v.astype(np.uint64) for v in inputs.values())
+    )
+    # No earlier state comes back: in particular the key holder cannot decrypt twice.
+    for old in history:
+        with pytest.raises(StateRollbackError):
+            PaillierClient.restore(old, config, guard=RestoreGuard.from_bytes(persisted))
 
 
 def test_paillier_key_holder_state_carries_the_key(key) -> None:
