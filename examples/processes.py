@@ -2,9 +2,12 @@
 
 The server (this process) and each client (a child process of its own) exchange the
 parties' bytes through length-prefixed frames on a socket. The transport does what a
-transport must: it tells the server which connection a message came from, and it
-closes each stage when every pending client has answered, disconnected, or the
-deadline has passed (a client that has not answered by then counts as dropped). The
+transport must: it authenticates each connection (here: a per-client secret handed to
+the child on its stdin, checked in constant time; in a deployment, TLS client
+certificates or the FL engine's node identities), tells the server which client a
+message came from, and closes each stage when every pending client has answered,
+disconnected, or the deadline has passed (a client that has not answered by then
+counts as dropped). The
 parties do everything else. One client is killed in the middle of the round; the
 others finish, and the mean is checked against the survivors' plain mean.
 
@@ -17,7 +20,9 @@ Run from the checkout with secagg installed (``pip install -e .``). Loopback onl
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
+import secrets
 import selectors
 import socket
 import struct
@@ -37,7 +42,9 @@ from secagg.weighting import decode_weighted, encode_weighted
 
 HOST = "127.0.0.1"
 DIM = 1000
+TOKEN_BYTES = 32
 _FRAME = struct.Struct(">I")
+_HELLO = struct.Struct(f">I{TOKEN_BYTES}s")  # client id, its secret
 
 
 # --- framing: a u32 length, then the bytes -----------------------------------------
@@ -98,8 +105,9 @@ def run_client(backend: str, clients: int, client_id: int, port: int, seed: int)
         party = PaillierClient(config, client_id, protected)
     else:
         party = PlainClient(config, client_id, protected)
+    token = sys.stdin.buffer.read(TOKEN_BYTES)  # from the parent, never on the command line
     with socket.create_connection((HOST, port)) as sock:
-        send_frame(sock, struct.pack(">I", client_id))  # who this connection is
+        send_frame(sock, _HELLO.pack(client_id, token))  # who this connection is
         first = party.start()
         if first is not None:
             send_frame(sock, first)
@@ -127,21 +135,17 @@ def run_server(args: argparse.Namespace) -> dict[str, Any]:
     }[args.backend](config)
     listener = socket.create_server((HOST, 0))
     port = listener.getsockname()[1]
-    procs = {
-        c: subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
-            [
-                sys.executable,
-                __file__,
-                "client",
-                args.backend,
-                str(args.clients),
-                str(c),
-                str(port),
-                str(args.seed),
-            ]
+    tokens = {c: secrets.token_bytes(TOKEN_BYTES) for c in range(1, args.clients + 1)}
+    procs = {}
+    for c, token in tokens.items():
+        command = [sys.executable, __file__, "client", args.backend, str(args.clients), str(c)]
+        procs[c] = subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
+            [*command, str(port), str(args.seed)], stdin=subprocess.PIPE
         )
-        for c in range(1, args.clients + 1)
-    }
+        pipe = procs[c].stdin
+        if pipe is not None:
+            pipe.write(token)  # the secret never appears on a command line
+            pipe.close()
     conns: dict[int, socket.socket] = {}
     selector = selectors.DefaultSelector()
     refused: dict[int, str] = {}
@@ -149,11 +153,10 @@ def run_server(args: argparse.Namespace) -> dict[str, Any]:
         listener.settimeout(30)
         while len(conns) < args.clients:
             conn, _ = listener.accept()
-            hello = recv_frame(conn)
-            if hello is None:
+            cid = _authenticate(recv_frame(conn), tokens, conns)
+            if cid is None:  # unknown, already connected, or a wrong secret
                 conn.close()
                 continue
-            (cid,) = struct.unpack(">I", hello)
             conns[cid] = conn
             selector.register(conn, selectors.EVENT_READ, cid)
         stage = 0
@@ -193,6 +196,18 @@ def run_server(args: argparse.Namespace) -> dict[str, Any]:
         "bound": quantization_error_bound(config.quantization),
         "ok": error <= quantization_error_bound(config.quantization),
     }
+
+
+def _authenticate(
+    hello: bytes | None, tokens: dict[int, bytes], conns: dict[int, socket.socket]
+) -> int | None:
+    """The client id a connection proved it is, or None."""
+    if hello is None or len(hello) != _HELLO.size:
+        return None
+    cid, token = _HELLO.unpack(hello)
+    if cid not in tokens or cid in conns or not hmac.compare_digest(token, tokens[cid]):
+        return None
+    return int(cid)
 
 
 def _collect(

@@ -252,3 +252,34 @@ def test_an_abort_is_not_its_own_cause() -> None:
 def test_input_errors_name_the_problem() -> None:
     with pytest.raises(InputError, match="weights"):
         secagg.run_round("plain", [np.zeros(3)] * 2, [1])
+
+
+@SETTINGS
+@given(junk=JUNK)
+def test_parties_and_primitives_refuse_junk_of_any_type(junk) -> None:
+    # Review finding: non-bytes messages, keys and storage keys raised TypeError.
+    from secagg.paillier import PaillierServer
+    from secagg.plain import PlainServer
+    from secagg.primitives.keyagreement import KeyPair, check_public_key
+    from secagg.primitives.shamir import Share, recover, split
+    from secagg.protocol import RestoreGuard
+
+    config = MaskingConfig.create(Graph.COMPLETE, 4, 3, QUANT)
+    client = MaskingClient(config, 1, np.zeros(4, dtype=np.uint32))
+    _only_secagg_errors(client.handle, junk)
+    _only_secagg_errors(MaskingServer(config).receive, 1, junk)
+    _only_secagg_errors(PaillierServer(PaillierConfig(0, 3, QUANT, (1, 2, 3))).receive, 1, junk)
+    _only_secagg_errors(PlainServer(PlainConfig(3, 3, QUANT)).receive, 1, junk)
+    _only_secagg_errors(MaskingClient(config, 2, np.zeros(4, dtype=np.uint32)).save, key=junk)
+    _only_secagg_errors(MaskingClient.restore, junk, config)
+    _only_secagg_errors(MaskingClient.restore, client.save(), config, key=junk)
+    _only_secagg_errors(RestoreGuard.from_bytes, junk)
+    _only_secagg_errors(check_public_key, junk)
+    _only_secagg_errors(KeyPair.from_private, junk)
+    _only_secagg_errors(split, [bytes(32)], [1, 2, 3], junk)
+    _only_secagg_errors(split, [junk], [1, 2], 2)
+    _only_secagg_errors(split, [bytes(32)], [1, junk], 2)
+    _only_secagg_errors(recover, [Share(1, (5,)), Share(junk, (6,))], 2)  # type: ignore[arg-type]
+    _only_secagg_errors(recover, [Share(1, (5,)), Share(2, (junk,))], 2)  # type: ignore[arg-type]
+    _only_secagg_errors(MaskingServer, junk)
+    _only_secagg_errors(MaskingClient, junk, 1, np.zeros(4, dtype=np.uint32))

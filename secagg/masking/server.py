@@ -156,7 +156,9 @@ class MaskingServer(Machine[ServerStage]):
         self._announce = announce_id(config)
         self._bans = Bans()  # transport senders dropped for a refused message
         self._fingerprints: dict[int, bytes] = {}  # this stage: sender -> its message's tag
-        self.flagged: dict[int, str] = {}  # holders caught sending corrupt shares
+        # Holders whose share disagreed with the reconstructed secret: a suspicion
+        # about the (holder, dealer) pair, since a dealer can share inconsistently.
+        self.flagged: dict[int, str] = {}
         # Fingerprints use a key only this server knows (see _fingerprint).
         self._fingerprint_mac = AESGCM(system_entropy(16))
         self._fingerprint_nonce = system_entropy(12)

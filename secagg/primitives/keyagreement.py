@@ -72,8 +72,8 @@ class KeyPair:
     @classmethod
     def from_private(cls, private: bytes) -> KeyPair:
         """Rebuild a key pair from its 32-byte private key. Raises KeyAgreementError."""
-        if len(private) != PRIVATE_KEY_BYTES:
-            raise KeyAgreementError(f"X25519 private key must be 32 bytes, got {len(private)}")
+        if not isinstance(private, bytes) or len(private) != PRIVATE_KEY_BYTES:
+            raise KeyAgreementError("an X25519 private key is 32 bytes")
         key = X25519PrivateKey.from_private_bytes(private)
         return cls(private, key.public_key().public_bytes_raw(), key)
 
@@ -91,13 +91,13 @@ def agree(private: bytes, peer_public: bytes) -> bytes:
     Raises KeyAgreementError if either key has the wrong length or the shared secret is
     all zeros (a low-order peer key, which would make the "secret" public).
     """
-    if len(private) != PRIVATE_KEY_BYTES:
+    if not isinstance(private, bytes) or len(private) != PRIVATE_KEY_BYTES:
         raise KeyAgreementError("X25519 keys must be 32 bytes each")
     return _exchange(X25519PrivateKey.from_private_bytes(private), peer_public)
 
 
 def _exchange(key: X25519PrivateKey, peer_public: bytes) -> bytes:
-    if len(peer_public) != PUBLIC_KEY_BYTES:
+    if not isinstance(peer_public, bytes) or len(peer_public) != PUBLIC_KEY_BYTES:
         raise KeyAgreementError("X25519 keys must be 32 bytes each")
     try:
         shared = key.exchange(X25519PublicKey.from_public_bytes(peer_public))
@@ -109,8 +109,8 @@ def _exchange(key: X25519PrivateKey, peer_public: bytes) -> bytes:
 
 
 def _canonical_u(public: bytes) -> int:
-    if len(public) != PUBLIC_KEY_BYTES:
-        raise WeakKeyError(f"X25519 public key must be 32 bytes, got {len(public)}")
+    if not isinstance(public, bytes) or len(public) != PUBLIC_KEY_BYTES:
+        raise WeakKeyError("an X25519 public key is 32 bytes")
     # RFC 7748 decodeUCoordinate: little-endian, bit 255 masked; then reduce mod p
     # (the ladder does, so u and u + p are the same key).
     return (int.from_bytes(public, "little") & ((1 << 255) - 1)) % CURVE25519_P

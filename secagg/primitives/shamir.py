@@ -79,7 +79,14 @@ def _random_element(entropy: Entropy) -> int:
             return value
 
 
+def _check_int(what: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ShamirError(f"{what} must be an integer, got {type(value).__name__}")
+
+
 def _check_points(xs: Sequence[int]) -> None:
+    for x in xs:
+        _check_int("a share point", x)
     if len(set(xs)) != len(xs):
         raise ShamirError("share points must be distinct")
     if any(not 0 < x < PRIME for x in xs):
@@ -98,9 +105,10 @@ def split(
     a secret is not 32 bytes, points repeat or are zero, or not 1 <= t <= len(xs).
     """
     _check_points(xs)
+    _check_int("the threshold", threshold)
     if not 1 <= threshold <= len(xs):
         raise ShamirError(f"threshold {threshold} must be in 1..{len(xs)}")
-    if any(len(s) != SECRET_BYTES for s in secrets):
+    if any(not isinstance(s, bytes) or len(s) != SECRET_BYTES for s in secrets):
         raise ShamirError("every secret must be 32 bytes")
     polys = [
         [int.from_bytes(s, "big")] + [_random_element(entropy) for _ in range(threshold - 1)]
@@ -302,9 +310,14 @@ def lagrange_at_zero(xs: Sequence[int]) -> list[int]:
 
 def _check_shares(shares: Sequence[Share], threshold: int) -> int:
     """Validate the batch (caller mistakes, not corruption); return the number of secrets."""
+    _check_int("the threshold", threshold)
+    if any(not isinstance(s, Share) for s in shares):
+        raise ShamirError("shares must be Share objects")
     if threshold < 1:
         raise ShamirError(f"threshold {threshold} must be at least 1")
     xs = [s.x for s in shares]
+    for x in xs:
+        _check_int("a share point", x)
     if len(set(xs)) != len(xs):
         raise ShamirError("two shares from the same holder")
     if len(shares) < threshold:
@@ -315,8 +328,11 @@ def _check_shares(shares: Sequence[Share], threshold: int) -> int:
     count = len(shares[0].ys)
     if any(len(s.ys) != count for s in shares):
         raise ShamirError("holders disagree on the number of shared secrets")
-    if any(not 0 <= y < PRIME for s in shares for y in s.ys):
-        raise ShamirError("share value outside the field")
+    for share in shares:
+        for y in share.ys:
+            _check_int("a share value", y)
+            if not 0 <= y < PRIME:
+                raise ShamirError("share value outside the field")
     return count
 
 

@@ -53,3 +53,20 @@ def test_a_client_killed_after_upload_still_counts() -> None:
 def test_the_transport_documentation_runs_this_example() -> None:
     text = (REPO / "docs" / "transport.md").read_text()
     assert "examples/processes.py" in text
+
+
+def test_the_example_transport_authenticates_connections() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("processes", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tokens = {1: b"a" * 32, 2: b"b" * 32}
+    hello = module._HELLO.pack
+    assert module._authenticate(hello(1, b"a" * 32), tokens, {}) == 1
+    assert module._authenticate(hello(1, b"b" * 32), tokens, {}) is None  # wrong secret
+    assert module._authenticate(hello(3, b"a" * 32), tokens, {}) is None  # unknown id
+    assert module._authenticate(hello(1, b"a" * 32), tokens, {1: object()}) is None  # taken
+    assert module._authenticate(b"\x00\x00\x00\x01", tokens, {}) is None  # short hello
+    assert module._authenticate(None, tokens, {}) is None
