@@ -85,6 +85,12 @@ class WeakKeyError(KeyAgreementError):
     a mask or share key derived from it would be known to others."""
 
 
+class SignatureError(CryptoError):
+    """A signature does not verify under the signer's identity key in the roster: the
+    message was forged, altered, replayed from another round or session, or the roster
+    entry is wrong."""
+
+
 class InvalidPublicKeyError(CryptoError):
     """A received Paillier public key fails validation and must not be encrypted to."""
 
@@ -138,6 +144,12 @@ class MisaddressedMessageError(MessageError):
     """The message names a recipient or sender that this party does not expect."""
 
 
+class ModelMismatchError(MessageError):
+    """Two clients of one round received different models: a server that sends a
+    different model to one client could isolate that client's update (Pasquini et al.,
+    CCS 2022), so clients with different models never complete a round together."""
+
+
 class SenderMismatchError(MisaddressedMessageError):
     """The header names another sender than the one the transport authenticated: a
     client must never be able to speak (or get banned) in another client's name."""
@@ -177,6 +189,12 @@ class IncompleteRequestError(RefusedRequestError):
 
 class TooFewSurvivorsError(RefusedRequestError):
     """Too few neighbours survived: unmasking now could expose this client's own input."""
+
+
+class ConsistencyCheckError(RefusedRequestError):
+    """Fewer than t of this client's neighbours signed the survivor set it was told (or
+    the request does not follow that set): the server may be telling clients different
+    survivor lists to collect shares that unmask one input, so nothing is revealed."""
 
 
 class TooFewContributorsError(RefusedRequestError):

@@ -15,6 +15,7 @@ operating system's accounting of finished child processes).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import resource
 from collections import defaultdict
@@ -38,6 +39,8 @@ from secagg.paillier.session import PaillierConfig
 from secagg.plain import PlainClient, PlainConfig, PlainServer
 from secagg.plain import ServerStage as PlainStage
 from secagg.primitives.entropy import Entropy, system_entropy
+from secagg.primitives.signatures import IdentityKey
+from secagg.protocol.identity import Roster, Security, generate_cohort
 from secagg.protocol.observer import Work, WorkCounter
 from secagg.protocol.party import ClientParty, Outcome, ServerParty
 from secagg.quantize import QuantizationConfig
@@ -46,6 +49,8 @@ from secagg.timing import KEY_HOLDER, SERVER, CpuLedger
 from secagg.weighting import check_weights, decode_weighted, encode_weighted
 
 _ORDER = list(DropStage)
+# The model every simulated client "received" (the malicious mode binds one).
+SIMULATED_MODEL = hashlib.sha256(b"secagg/v1/simulated-model").digest()
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,9 @@ STAGES: dict[Any, StageLabel] = {
     MaskingStage.COLLECTING_KEYS: StageLabel(DropStage.ADVERTISE_KEYS, "advertise", "advertise"),
     MaskingStage.COLLECTING_SHARES: StageLabel(DropStage.SHARE_KEYS, "share", "share"),
     MaskingStage.COLLECTING_INPUTS: StageLabel(DropStage.MASKED_INPUT, "upload", "upload"),
+    MaskingStage.COLLECTING_SIGNATURES: StageLabel(
+        DropStage.UNMASKING, "consistency", "consistency"
+    ),
     MaskingStage.COLLECTING_UNMASKING: StageLabel(DropStage.UNMASKING, "unmask", "unmask"),
     PaillierStage.AWAIT_KEY: StageLabel(DropStage.ADVERTISE_KEYS, "keygen", "keygen", True),
     PaillierStage.COLLECTING: StageLabel(DropStage.MASKED_INPUT, "encrypt", "sum"),
@@ -201,22 +209,59 @@ def _check_inputs(
         raise InputError("dropouts must name clients of the round")
 
 
+@dataclass(frozen=True)
+class Cohort:
+    """The malicious mode's setup for a simulated round: every client's identity key,
+    the roster of their public keys, and the digest of the model all of them got."""
+
+    roster: Roster
+    identities: Mapping[int, IdentityKey]
+    model_digest: bytes = SIMULATED_MODEL
+
+    @classmethod
+    def generate(cls, num_clients: int, entropy: Entropy = system_entropy) -> Cohort:
+        roster, identities = generate_cohort(range(1, num_clients + 1), entropy)
+        return cls(roster, identities)
+
+
 def simulate_masking(
     config: MaskingConfig,
     inputs: Mapping[int, npt.NDArray[np.unsignedinteger]],
     dropouts: Mapping[int, DropStage] | None = None,
     *,
+    cohort: Cohort | None = None,
     entropy: Entropy = system_entropy,
     ledger: CpuLedger | None = None,
 ) -> SimulatedRound:
     """One SecAgg / SecAgg+ round for clients 1..n holding protected ``inputs``.
 
-    ``dropouts`` maps a client id to the stage it vanishes at. Raises AbortError when the
-    server aborts (too few survivors); nothing individual has been revealed then.
+    ``dropouts`` maps a client id to the stage it vanishes at; ``cohort`` holds the
+    identities and roster of the malicious mode (required there). Raises AbortError when
+    the server aborts (too few survivors); nothing individual has been revealed then.
     """
     drops = dict(dropouts or {})
     _check_inputs(inputs, range(1, config.num_clients + 1), drops)
     work = WorkCounter()
+    if config.malicious:
+        if cohort is None:
+            raise ConfigurationError("the malicious mode needs the cohort's identities")
+        server = MaskingServer(
+            config, observer=work, roster=cohort.roster, model_digest=cohort.model_digest
+        )
+        clients = {
+            cid: MaskingClient(
+                config,
+                cid,
+                inputs[cid],
+                entropy=entropy,
+                observer=work,
+                identity=cohort.identities[cid],
+                roster=cohort.roster,
+                model_digest=cohort.model_digest,
+            )
+            for cid in range(1, config.num_clients + 1)
+        }
+        return _finish(server, clients, drops, work, ledger, (config.neighbours, config.threshold))
     server = MaskingServer(config, observer=work)
     clients = {
         cid: MaskingClient(config, cid, inputs[cid], entropy=entropy, observer=work)
@@ -283,15 +328,26 @@ def simulate_round(
     paillier_key: PrivateKey | None = None,
     workers: int = 1,
     round_number: int = 0,
+    security: Security | str = Security.HONEST,
+    max_corrupt: int | None = None,
     entropy: Entropy = system_entropy,
     ledger: CpuLedger | None = None,
 ) -> SimulatedRound:
     """One round of ``backend`` over already-protected vectors (clients 1..n), with the
     backend's default configuration for n clients; for Paillier client 1 is the key
-    holder. Raises AbortError when the round aborts, ConfigurationError for settings
-    that do not apply to the backend or are impossible."""
+    holder. ``security="malicious"`` runs the malicious-server mode with a freshly
+    generated cohort of identities (``max_corrupt`` colluding clients tolerated).
+    Raises AbortError when the round aborts, ConfigurationError for settings that do
+    not apply to the backend or are impossible."""
     kind = Backend.parse(backend)
+    try:
+        mode = Security(security)
+    except ValueError:
+        raise ConfigurationError(f"unknown security mode {security!r}") from None
     n = len(protected)
+    if kind is Backend.PLAIN and mode is Security.MALICIOUS:
+        raise ConfigurationError("the plain backend has no malicious-server mode")
+    cohort = Cohort.generate(n, entropy) if mode is Security.MALICIOUS else None
     if not kind.masking and (neighbours is not None or threshold is not None):
         raise ConfigurationError("neighbours and threshold apply to the masking backends only")
     if kind is not Backend.PAILLIER and (paillier_key is not None or key_bits != 2048):
@@ -305,8 +361,13 @@ def simulate_round(
             neighbours,
             threshold,
             round_number=round_number,
+            security=mode,
+            max_corrupt=max_corrupt,
+            roster=cohort.roster if cohort is not None else None,
         )
-        return simulate_masking(config, protected, dropouts, entropy=entropy, ledger=ledger)
+        return simulate_masking(
+            config, protected, dropouts, cohort=cohort, entropy=entropy, ledger=ledger
+        )
     if kind is Backend.PAILLIER:
         pconfig = PaillierConfig(
             round_number, dim, quantization, tuple(range(1, n + 1)), key_holder=1, key_bits=key_bits
@@ -350,6 +411,7 @@ def run_round(
     paillier_key: PrivateKey | None = None,
     workers: int | None = None,
     round_number: int = 0,
+    security: Security | str = Security.HONEST,
     entropy: Entropy = system_entropy,
 ) -> RoundResult:
     """Securely aggregate ``updates`` (float vectors) with integer ``weights``.
@@ -368,6 +430,9 @@ def run_round(
     neighbours, threshold: masking backends only; defaults depend on the graph.
     key_bits, paillier_key, workers: Paillier only (position 0 is the key holder).
     round_number: bound into the session id.
+    security: ``honest`` (an honest-but-curious server, the default) or ``malicious``
+        (identity keys, signatures, a consistency round and model binding: a server
+        that deviates makes the round abort rather than learn an input).
     entropy: source of all randomness (``os.urandom`` by default;
         :func:`secagg.primitives.entropy.seeded_entropy` makes a run reproducible and
         insecure).
@@ -415,6 +480,7 @@ def run_round(
         paillier_key=paillier_key,
         workers=workers,
         round_number=round_number,
+        security=security,
         entropy=entropy,
         ledger=ledger,
     )

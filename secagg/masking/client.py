@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -31,14 +31,19 @@ from secagg.errors import (
     AlreadyDroppedError,
     BothSharesRequestedError,
     ConfigurationError,
+    ConsistencyCheckError,
     DecodeError,
     DuplicateIdError,
     IncompleteRequestError,
     InputError,
     MisaddressedMessageError,
+    ModelMismatchError,
     SelfShareRequestedError,
     SessionMismatchError,
+    SignatureError,
+    StageError,
     StateIntegrityError,
+    StateMismatchError,
     TooFewSurvivorsError,
     UnexpectedMessageError,
     UnknownNeighbourError,
@@ -50,12 +55,16 @@ from secagg.masking.graph import neighbourhood
 from secagg.masking.messages import (
     SHARE_PLAINTEXT_BYTES,
     AdvertiseKeys,
+    ConsistencyRequest,
+    ConsistencySignature,
     ForwardedShares,
     KeyBroadcast,
     MaskedInput,
     ShareKeys,
     UnmaskingRequest,
     UnmaskingResponse,
+    advertise_statement,
+    survivors_statement,
 )
 from secagg.primitives.aead import open_sealed, seal
 from secagg.primitives.entropy import Entropy, system_entropy
@@ -68,6 +77,13 @@ from secagg.primitives.keyagreement import (
 )
 from secagg.primitives.prg import mask_dtype
 from secagg.primitives.shamir import ELEMENT_BYTES, PRIME, split
+from secagg.primitives.signatures import IdentityKey
+from secagg.protocol.identity import (
+    NO_MODEL,
+    Verifier,
+    check_model_digest,
+    check_verifier,
+)
 from secagg.protocol.machine import Machine, transitions
 from secagg.protocol.observer import Observer, Work, report
 from secagg.protocol.state import (
@@ -89,6 +105,7 @@ class ClientStage(enum.Enum):
     KEYS_ADVERTISED = "keys advertised"
     SHARES_SENT = "shares sent"
     INPUT_SENT = "input sent"
+    SURVIVORS_SIGNED = "survivors signed"  # malicious mode: the consistency round
     DONE = "done"
     ABORTED = "aborted"
 
@@ -121,7 +138,7 @@ class _SharesSent:
     protected: Vector
     masking: KeyPair
     session: bytes
-    neighbours: frozenset[int]
+    neighbours: frozenset[int]  # among the clients in the key list
     masking_keys: Mapping[int, bytes]  # neighbour -> s_v^PK
     share_keys: Mapping[int, bytes]  # neighbour -> AEAD key of this session
     self_seed: bytes  # b_u
@@ -132,6 +149,21 @@ class _InputSent:
     session: bytes
     neighbours: frozenset[int]
     held: Mapping[int, tuple[int, int]]  # live neighbour -> (share of b_v, share of s_v^SK)
+
+
+@dataclass(frozen=True, eq=False)
+class _Signed:
+    inputs: _InputSent
+    survivors: tuple[int, ...]  # the U3 this client signed
+
+
+@dataclass(frozen=True, eq=False)
+class _Identity:
+    """Malicious mode: who this client is, whom it trusts, and the model it received."""
+
+    key: IdentityKey
+    roster: Verifier
+    model: bytes
 
 
 class MaskingClient(Machine[ClientStage]):
@@ -148,11 +180,20 @@ class MaskingClient(Machine[ClientStage]):
     observer: optional cost observer (:mod:`secagg.protocol.observer`).
     guard: optional :class:`~secagg.protocol.state.RestoreGuard` that records each
         step as it is taken, so no saved copy of this client can be restored behind it.
+    identity, roster, model_digest: the malicious mode only (and required there): this
+        client's Ed25519 :class:`~secagg.primitives.signatures.IdentityKey`, the
+        cohort's :class:`~secagg.protocol.identity.Roster` (or verifier; its digest must
+        be the config's), and the 32-byte digest of the model this client received.
 
     Raises InputError for a bad id or vector, ConfigurationError for a bad config.
     """
 
-    _TRANSITIONS: ClassVar = transitions(_ORDER[:5], ClientStage.ABORTED)
+    _TRANSITIONS: ClassVar = transitions(
+        [s for s in _ORDER[:6]],
+        ClientStage.ABORTED,
+        # the honest mode has no consistency round
+        extra={ClientStage.INPUT_SENT: frozenset({ClientStage.DONE})},
+    )
     _ABORTED: ClassVar = ClientStage.ABORTED
 
     def __init__(
@@ -164,11 +205,15 @@ class MaskingClient(Machine[ClientStage]):
         entropy: Entropy = system_entropy,
         observer: Observer | None = None,
         guard: RestoreGuard | None = None,
+        identity: IdentityKey | None = None,
+        roster: Verifier | None = None,
+        model_digest: bytes | None = None,
     ) -> None:
         if not isinstance(config, MaskingConfig):
             raise ConfigurationError("config must be a MaskingConfig")
         self.config = config
         self._id = require_int("client id", client_id, 1, config.num_clients, InputError)
+        self._identity = _identity(config, identity, roster, model_digest)
         super().__init__(ClientStage.NEW, _New(check_protected(config, protected)))
         self._entropy = entropy
         self._observer = observer
@@ -189,6 +234,8 @@ class MaskingClient(Machine[ClientStage]):
         """Neighbours whose shares this client received (it masks against each)."""
         if self.stage is ClientStage.INPUT_SENT:
             return len(self._record(_InputSent).held)
+        if self.stage is ClientStage.SURVIVORS_SIGNED:
+            return len(self._record(_Signed).inputs.held)
         return 0
 
     # -- the transport interface ----------------------------------------------------
@@ -206,6 +253,9 @@ class MaskingClient(Machine[ClientStage]):
                 return self.share_keys(KeyBroadcast.decode(data, self.config)).encode()
             if kind is MessageType.FORWARDED_SHARES:
                 return self.masked_input(ForwardedShares.decode(data, self.config)).encode()
+            if kind is MessageType.CONSISTENCY_REQUEST:
+                request = ConsistencyRequest.decode(data, self.config)
+                return self.sign_survivors(request).encode()
             if kind is MessageType.UNMASKING_REQUEST:
                 return self.unmask(UnmaskingRequest.decode(data, self.config)).encode()
             raise UnexpectedMessageError(f"a client does not take {kind.name} messages")
@@ -219,6 +269,8 @@ class MaskingClient(Machine[ClientStage]):
             return self._record(_SharesSent).session
         if self.stage is ClientStage.INPUT_SENT:
             return self._record(_InputSent).session
+        if self.stage is ClientStage.SURVIVORS_SIGNED:
+            return self._record(_Signed).inputs.session
         return self._announce
 
     def _check_binding(self, session: bytes, round_number: int, recipient: int) -> None:
@@ -236,12 +288,17 @@ class MaskingClient(Machine[ClientStage]):
             new = self._record(_New)
             encryption = KeyPair.generate(self._entropy)
             masking = KeyPair.generate(self._entropy)
+            message = AdvertiseKeys(
+                self._announce, self.round, self.id, encryption.public, masking.public
+            )
+            if self._identity is not None:
+                model = self._identity.model
+                signature = self._identity.key.sign(replace(message, model_digest=model).statement)
+                message = replace(message, model_digest=model, signature=signature)
             self._advance(
                 ClientStage.KEYS_ADVERTISED, _Advertised(new.protected, encryption, masking)
             )
-            return AdvertiseKeys(
-                self._announce, self.round, self.id, encryption.public, masking.public
-            )
+            return message
 
     # -- round 1: ShareKeys -------------------------------------------------------
 
@@ -251,7 +308,9 @@ class MaskingClient(Machine[ClientStage]):
         Refuses, and aborts, a list that is from another session, misaddressed, lacks or
         alters this client's own keys, names a client twice, holds a low-order or all-zero
         key (WeakKeyError) or the same key twice (compared as X25519 keys), or leaves this
-        client fewer neighbours than t (AbortError).
+        client fewer neighbours than t (AbortError). In the malicious mode also a list
+        where any client received another model (ModelMismatchError) or a neighbour's
+        keys are not signed by its roster identity (SignatureError).
         """
         with self._refusing():
             self._require(ClientStage.KEYS_ADVERTISED)
@@ -263,10 +322,13 @@ class MaskingClient(Machine[ClientStage]):
             if keys.get(self.id) != (mine.encryption.public, mine.masking.public):
                 raise DecodeError("the key list does not hold this client's own keys")
             check_key_list(keys)
-            session = session_id(self.config, keys)
+            model = NO_MODEL if self._identity is None else self._identity.model
+            session = session_id(self.config, keys, model)
             neighbours = neighbourhood(self.config, session, keys, self.id)
             if len(neighbours) < self.config.threshold:
                 raise AbortError(f"only {len(neighbours)} neighbours for threshold t")
+            if self._identity is not None:
+                self._check_attestations(broadcast, neighbours)
 
             holders = sorted(neighbours)
             share_keys = {}
@@ -301,6 +363,23 @@ class MaskingClient(Machine[ClientStage]):
             )
             self._advance(ClientStage.SHARES_SENT, record)
             return ShareKeys(session, self.round, self.id, commitment, tuple(sealed))
+
+    def _check_attestations(self, broadcast: KeyBroadcast, neighbours: frozenset[int]) -> None:
+        """Malicious mode: every client of the list got this client's model, and each
+        neighbour's keys carry its roster signature (only neighbours' keys are ever
+        used, so only theirs are verified)."""
+        identity = self._identity
+        if identity is None or len(broadcast.attestations) != len(broadcast.keys):
+            raise DecodeError("the key list carries no signatures")
+        for (cid, c_pk, s_pk), (model, signature) in zip(
+            broadcast.keys, broadcast.attestations, strict=True
+        ):
+            if model != identity.model:
+                raise ModelMismatchError(f"client {cid} received another model than this client")
+            if cid in neighbours:
+                statement = advertise_statement(self._announce, cid, c_pk, s_pk, model)
+                identity.roster.verify(cid, statement, signature)
+        report(self._observer, self.id, "share", Work.SIGNATURE_CHECKS, len(neighbours))
 
     # -- round 2: MaskedInputCollection ---------------------------------------------
 
@@ -354,6 +433,68 @@ class MaskingClient(Machine[ClientStage]):
             raise DecodeError("share value outside the field", sender=sender)
         return y_b, y_sk
 
+    # -- malicious mode: ConsistencyCheck --------------------------------------------
+
+    def sign_survivors(self, request: ConsistencyRequest) -> ConsistencySignature:
+        """Sign the survivor set U3 the server announced (Bonawitz et al. 2017, round 3).
+
+        Refuses (and aborts, ConsistencyCheckError) a set that leaves this client out,
+        names a neighbour whose shares it never received, or leaves it fewer than t - 1
+        surviving neighbours.
+        """
+        with self._refusing():
+            self._require(ClientStage.INPUT_SENT)
+            state = self._record(_InputSent)
+            identity = self._identity
+            if identity is None:
+                raise UnexpectedMessageError("the honest mode has no consistency round")
+            self._check_binding(request.session_id, request.round, request.recipient)
+            survivors = set(request.survivors)
+            if self.id not in survivors:
+                raise ConsistencyCheckError("the survivor set leaves out this client")
+            if (survivors & state.neighbours) - set(state.held):
+                raise ConsistencyCheckError("a survivor never sent this client its shares")
+            if len(survivors & set(state.held)) + 1 < self.config.threshold:
+                raise ConsistencyCheckError("too few surviving neighbours to unmask safely")
+            statement = survivors_statement(state.session, request.survivors)
+            signature = identity.key.sign(statement)
+            self._advance(ClientStage.SURVIVORS_SIGNED, _Signed(state, request.survivors))
+            return ConsistencySignature(state.session, self.round, self.id, signature)
+
+    def _check_consistency(self, signed: _Signed, request: UnmaskingRequest) -> None:
+        """The request follows the set this client signed, and at least t of its
+        neighbours signed that same set (checked against the roster)."""
+        identity = self._identity
+        if identity is None:
+            raise StageError("no identity")
+        live, survivors = set(signed.inputs.held), set(signed.survivors)
+        if set(request.survivors) != live & survivors or set(request.dropped) != live - survivors:
+            raise ConsistencyCheckError("the request does not follow the signed survivor set")
+        statement = survivors_statement(signed.inputs.session, signed.survivors)
+        valid, checked = 0, 0
+        for signer, signature in request.signatures:
+            if (
+                signer == self.id
+                or signer not in survivors
+                or signer not in signed.inputs.neighbours
+            ):
+                continue
+            checked += 1
+            try:
+                identity.roster.verify(signer, statement, signature)
+            except SignatureError:
+                continue
+            valid += 1
+            if valid >= self.config.threshold:
+                break
+        report(self._observer, self.id, "unmask", Work.SIGNATURE_CHECKS, checked)
+        if valid < self.config.threshold:
+            raise ConsistencyCheckError(
+                f"{valid} neighbours signed the survivor set this client was told, "
+                f"{self.config.threshold} needed: the server may be showing clients "
+                "different sets"
+            )
+
     # -- round 3: Unmasking -------------------------------------------------------
 
     def unmask(self, request: UnmaskingRequest) -> UnmaskingResponse:
@@ -361,12 +502,21 @@ class MaskingClient(Machine[ClientStage]):
 
         Refuses (and aborts) a request that names a client in both lists, itself, an
         unknown id, an id twice, a client that had dropped before sending shares, leaves
-        a live neighbour out, or lists fewer than t - 1 surviving neighbours.
+        a live neighbour out, or lists fewer than t - 1 surviving neighbours; in the
+        malicious mode also one that does not follow the signed survivor set or lacks t
+        neighbours' signatures on it (ConsistencyCheckError).
         """
         with self._refusing():
-            self._require(ClientStage.INPUT_SENT)
-            state = self._record(_InputSent)
+            if self._identity is None:
+                self._require(ClientStage.INPUT_SENT)
+                state = self._record(_InputSent)
+            else:
+                self._require(ClientStage.SURVIVORS_SIGNED)
+                signed = self._record(_Signed)
+                state = signed.inputs
             self._check_binding(request.session_id, request.round, request.recipient)
+            if self._identity is not None:
+                self._check_consistency(signed, request)
             survivors, dropped = request.survivors, request.dropped
             named = survivors + dropped
             live = set(state.held)
@@ -415,6 +565,8 @@ class MaskingClient(Machine[ClientStage]):
             self.progress,
         )
         body = FieldWriter().u8(self.progress)
+        if self._identity is not None:  # which identity and model this client runs with
+            body.fixed(self._identity.key.public).fixed(self._identity.model)
         _write_record(body, self)
         return encode_state(header, body.getvalue(), key=key)
 
@@ -429,14 +581,18 @@ class MaskingClient(Machine[ClientStage]):
         guard: RestoreGuard | None = None,
         entropy: Entropy = system_entropy,
         observer: Observer | None = None,
+        identity: IdentityKey | None = None,
+        roster: Verifier | None = None,
     ) -> MaskingClient:
         """Rebuild a client from :meth:`save`'s bytes; it behaves exactly as the original.
 
         ``config`` must be the round's configuration; ``client_id``, when given, must be
         the saved client's. Give the client's :class:`RestoreGuard` to refuse restoring
         one saved state twice, or behind the client's own progress (it stays bound to
-        the restored client). Raises StateVersionError, StateIntegrityError,
-        StateMismatchError, StateRollbackError.
+        the restored client). In the malicious mode give the client's identity key and
+        roster again (the state records which identity and model it ran with, not the
+        long-lived identity secret). Raises StateVersionError, StateIntegrityError,
+        StateMismatchError, StateRollbackError, ConfigurationError.
         """
         header, body = decode_state(
             data,
@@ -449,22 +605,46 @@ class MaskingClient(Machine[ClientStage]):
             stage = _ORDER[require_int("stage", body.u8(), 0, len(_ORDER) - 1, DecodeError)]
             if _ORDER.index(stage) != header.step:
                 raise DecodeError("stage and step disagree")
+            saved_identity = model = None
+            if config.malicious:
+                saved_identity, model = body.fixed(32), body.fixed(32)
             record = _read_record(stage, body, config)
             body.done()
         except (DecodeError, InputError) as exc:
             raise body_error(DecodeError(str(exc))) from exc
+        checked = _identity(config, identity, roster, model)
+        if checked is not None and checked.key.public != saved_identity:
+            raise StateMismatchError("the state was saved by a client with another identity")
         client = cls.__new__(cls)
         client.config = config
         client._id = require_int(
             "client id", header.client, 1, config.num_clients, StateIntegrityError
         )
         Machine.__init__(client, stage, record)
+        client._identity = checked
         client._entropy = entropy
         client._observer = observer
         client._announce = announce_id(config)
         client._lineage = header.lineage
         client._bind(header.lineage, guard)
         return client
+
+
+def _identity(
+    config: MaskingConfig,
+    identity: IdentityKey | None,
+    roster: Verifier | None,
+    model_digest: bytes | None,
+) -> _Identity | None:
+    """The malicious mode's identity, checked; None in the honest mode."""
+    if not config.malicious:
+        if identity is not None or roster is not None or model_digest is not None:
+            raise ConfigurationError("identity, roster and model digest are for the malicious mode")
+        return None
+    if not isinstance(identity, IdentityKey):
+        raise ConfigurationError("the malicious mode needs this client's IdentityKey")
+    verified = check_verifier(roster, config.roster_digest)
+    return _Identity(identity, verified, check_model_digest(model_digest))
 
 
 def check_protected(config: MaskingConfig, protected: npt.ArrayLike) -> Vector:
@@ -518,12 +698,15 @@ def _write_record(w: FieldWriter, client: MaskingClient) -> None:
         w.ids(sorted(s.neighbours))
         for peer in sorted(s.neighbours):
             w.fixed(s.masking_keys[peer]).fixed(s.share_keys[peer])
-    elif stage is ClientStage.INPUT_SENT:
-        i = client._record(_InputSent)
+    elif stage in (ClientStage.INPUT_SENT, ClientStage.SURVIVORS_SIGNED):
+        signed = client._record(_Signed) if stage is ClientStage.SURVIVORS_SIGNED else None
+        i = signed.inputs if signed is not None else client._record(_InputSent)
         w.fixed(i.session).ids(sorted(i.neighbours)).ids(sorted(i.held))
         for peer in sorted(i.held):
             y_b, y_sk = i.held[peer]
             w.fixed(y_b.to_bytes(ELEMENT_BYTES, "big")).fixed(y_sk.to_bytes(ELEMENT_BYTES, "big"))
+        if signed is not None:
+            w.ids(signed.survivors)
 
 
 def _read_element(r: Fields) -> int:
@@ -552,14 +735,17 @@ def _read_record(stage: ClientStage, r: Fields, config: MaskingConfig) -> object
         return _SharesSent(
             protected, masking, session, frozenset(neighbours), masking_keys, share_keys, self_seed
         )
-    if stage is ClientStage.INPUT_SENT:
+    if stage in (ClientStage.INPUT_SENT, ClientStage.SURVIVORS_SIGNED):
         session = r.fixed(32)
         around = frozenset(r.ids(n))
         live = r.ids(n)
         if not set(live) <= around:
             raise DecodeError("saved shares from a non-neighbour")
         held = {peer: (_read_element(r), _read_element(r)) for peer in live}
-        return _InputSent(session, around, held)
+        inputs = _InputSent(session, around, held)
+        if stage is ClientStage.INPUT_SENT:
+            return inputs
+        return _Signed(inputs, r.ids(n))
     return None
 
 

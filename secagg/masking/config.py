@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from secagg.codec import MAX_ID
 from secagg.errors import ConfigurationError, ThresholdError
+from secagg.protocol.identity import NO_MODEL, Security, Verifier
 from secagg.quantize import QuantizationConfig
 from secagg.validation import require_int
 from secagg.weighting import WEIGHT_SLOTS
@@ -67,6 +68,39 @@ def neighbours_for_dropout(num_clients: int, dropout: float, failure: float = 1e
     return others
 
 
+def corrupt_neighbours(
+    graph: Graph, num_clients: int, degree: int, max_corrupt: int, failure: float = 1e-6
+) -> int:
+    """The most corrupt clients any neighbourhood is assumed to hold.
+
+    Complete graph: all ``max_corrupt`` of them. Harary graph over a ring fixed by the
+    roster (so nobody can place corrupt clients): the smallest c with a union bound over
+    the n clients of P[more than c of a client's ``degree`` neighbours are among the
+    ``max_corrupt``] at most ``failure`` (hypergeometric tail).
+    """
+    cap = min(max_corrupt, degree)
+    if graph is Graph.COMPLETE or max_corrupt == 0:
+        return cap
+    others = num_clients - 1
+    total = math.comb(others, degree)
+    for c in range(cap + 1):
+        tail = sum(
+            math.comb(max_corrupt, x) * math.comb(others - max_corrupt, degree - x)
+            for x in range(c + 1, cap + 1)
+        )
+        if num_clients * tail / total <= failure:
+            return c
+    return cap
+
+
+def malicious_threshold(degree: int, corrupt: int) -> int:
+    """The smallest t with 2t > degree + corrupt: against a server that deviates, the
+    honest shares it can collect for one client's two secrets, plus every corrupt
+    neighbour's, never reach t for both (Bell et al., CCS 2020; with the complete graph
+    and corrupt < n/3 this is Bonawitz et al.'s t > 2n/3)."""
+    return (degree + corrupt) // 2 + 1
+
+
 def minimum_sum_size(num_clients: int) -> int:
     """The fewest inputs a masking round with default parameters ever reveals a sum of.
 
@@ -93,8 +127,16 @@ class MaskingConfig:
         at most w_max (2^b - 1), so the sum of n inputs never wraps around.
     graph: COMPLETE (SecAgg) or HARARY (SecAgg+).
     neighbours: degree of the graph (n - 1 for COMPLETE; even for HARARY).
-    threshold: t, Shamir threshold within each neighbourhood; k/2 < t <= degree.
+    threshold: t, Shamir threshold within each neighbourhood; k/2 < t <= degree, and in
+        the malicious mode 2t > degree + :func:`corrupt_neighbours`.
     round_number: u32 round counter, bound into the session id.
+    security: HONEST (an honest-but-curious server, the default) or MALICIOUS (identity
+        keys, signed keys, a consistency round, model binding and a ring fixed by the
+        roster; see docs/threat-model.md).
+    max_corrupt: MALICIOUS only: how many clients of the cohort may collude with the
+        server (the threshold must withstand their shares).
+    roster_digest: MALICIOUS only: the digest of the roster (or verifier) every party
+        holds, so parties with different rosters never complete a round together.
 
     Raises ConfigurationError / ThresholdError / BitBudgetError on impossible, unsafe or
     unencodable values, when the config is made.
@@ -107,6 +149,9 @@ class MaskingConfig:
     neighbours: int
     threshold: int
     round_number: int = 0
+    security: Security = Security.HONEST
+    max_corrupt: int = 0
+    roster_digest: bytes = b""
 
     def __post_init__(self) -> None:
         n = require_int("num_clients", self.num_clients, 3, MAX_ID - 1)
@@ -132,6 +177,22 @@ class MaskingConfig:
                 f"threshold {self.threshold} must be in {degree // 2 + 1}..{degree} "
                 f"for {degree} neighbours"
             )
+        if not isinstance(self.security, Security):
+            raise ConfigurationError(f"security must be a Security, got {self.security!r}")
+        if self.security is Security.HONEST:
+            if self.max_corrupt != 0 or self.roster_digest != b"":
+                raise ConfigurationError("max_corrupt and a roster apply to the malicious mode")
+            return
+        require_int("max_corrupt", self.max_corrupt, 0, n - 1)
+        if not isinstance(self.roster_digest, bytes) or len(self.roster_digest) != 32:
+            raise ConfigurationError("the malicious mode needs the roster's 32-byte digest")
+        corrupt = corrupt_neighbours(self.graph, n, degree, self.max_corrupt)
+        if self.threshold < malicious_threshold(degree, corrupt):
+            raise ThresholdError(
+                f"against a deviating server with up to {corrupt} corrupt neighbours the "
+                f"threshold must be at least {malicious_threshold(degree, corrupt)} "
+                f"(2t > {degree} + {corrupt}), got {self.threshold}"
+            )
 
     @classmethod
     def create(
@@ -144,18 +205,50 @@ class MaskingConfig:
         threshold: int | None = None,
         *,
         round_number: int = 0,
+        security: Security | str = Security.HONEST,
+        max_corrupt: int | None = None,
+        roster: Verifier | None = None,
     ) -> MaskingConfig:
-        """Fill in the graph's default degree and a majority threshold when not given."""
+        """Fill in the graph's default degree and the smallest safe threshold when not
+        given: a majority of the neighbourhood, or in the malicious mode
+        :func:`malicious_threshold`. The malicious mode needs the ``roster``;
+        ``max_corrupt`` defaults to n // 20 there (5% of the cohort colluding)."""
         try:
             kind = Graph(graph)
+            mode = Security(security)
         except ValueError:
-            raise ConfigurationError(f"unknown graph {graph!r}") from None
+            raise ConfigurationError(f"unknown graph {graph!r} or security {security!r}") from None
         n = require_int("num_clients", num_clients, 3, MAX_ID - 1)
         if neighbours is None:
             neighbours = n - 1 if kind is Graph.COMPLETE else default_neighbours(n)
+        degree = require_int("neighbours", neighbours, 1, n - 1)
+        if mode is Security.HONEST:
+            if threshold is None:
+                threshold = default_threshold(degree)
+            return cls(n, dim, quantization, kind, neighbours, threshold, round_number)
+        if not isinstance(roster, Verifier):
+            raise ConfigurationError("the malicious mode needs the cohort's roster")
+        corrupt = n // 20 if max_corrupt is None else max_corrupt
         if threshold is None:
-            threshold = default_threshold(require_int("neighbours", neighbours, 1, n - 1))
-        return cls(n, dim, quantization, kind, neighbours, threshold, round_number)
+            c = corrupt_neighbours(kind, n, degree, require_int("max_corrupt", corrupt, 0, n - 1))
+            threshold = malicious_threshold(degree, c)
+            if threshold > degree:
+                raise ThresholdError(
+                    f"with up to {c} corrupt neighbours the threshold would be {threshold}, "
+                    f"more than the {degree} neighbours: raise neighbours or lower max_corrupt"
+                )
+        return cls(
+            n,
+            dim,
+            quantization,
+            kind,
+            degree,
+            threshold,
+            round_number,
+            mode,
+            corrupt,
+            roster.digest,
+        )
 
     @property
     def length(self) -> int:
@@ -175,16 +268,24 @@ class MaskingConfig:
     def digest(self) -> bytes:
         """SHA-256 of the canonical encoding of every field."""
         fields = struct.pack(
-            ">IIBIII",
+            ">IIBIIIBI",
             self.num_clients,
             self.dim,
             list(Graph).index(self.graph),
             self.neighbours,
             self.threshold,
             self.round_number,
+            list(Security).index(self.security),
+            self.max_corrupt,
         )
         label = b"secagg/v3/masking-config"
-        return hashlib.sha256(label + fields + self.quantization.encode()).digest()
+        return hashlib.sha256(
+            label + fields + self.quantization.encode() + self.roster_digest
+        ).digest()
+
+    @property
+    def malicious(self) -> bool:
+        return self.security is Security.MALICIOUS
 
 
 def announce_id(config: MaskingConfig) -> bytes:
@@ -192,9 +293,14 @@ def announce_id(config: MaskingConfig) -> bytes:
     return hashlib.sha256(b"secagg/v1/announce" + config.digest()).digest()
 
 
-def session_id(config: MaskingConfig, keys: Mapping[int, tuple[bytes, bytes]]) -> bytes:
-    """The session id: config (round included) and every (id, encryption key, masking key)."""
-    h = hashlib.sha256(b"secagg/v1/session" + config.digest())
+def session_id(
+    config: MaskingConfig,
+    keys: Mapping[int, tuple[bytes, bytes]],
+    model_digest: bytes = NO_MODEL,
+) -> bytes:
+    """The session id: config (round included), the model every client received, and
+    every (id, encryption key, masking key)."""
+    h = hashlib.sha256(b"secagg/v1/session" + config.digest() + model_digest)
     for cid in sorted(keys):
         c_pk, s_pk = keys[cid]
         h.update(struct.pack(">I", cid) + c_pk + s_pk)

@@ -22,11 +22,17 @@ from secagg.masking.config import MaskingConfig
 from secagg.primitives.aead import NONCE_BYTES, TAG_BYTES
 from secagg.primitives.keyagreement import PUBLIC_KEY_BYTES
 from secagg.primitives.shamir import ELEMENT_BYTES, PRIME
+from secagg.primitives.signatures import SIGNATURE_BYTES
+from secagg.protocol.identity import MODEL_DIGEST_BYTES
 
 # The sealed share plaintext: owner u32 | holder u32 | share of b_u | share of s_u^SK.
 SHARE_PLAINTEXT_BYTES = 4 + 4 + 2 * ELEMENT_BYTES
 SEALED_SHARE_BYTES = NONCE_BYTES + SHARE_PLAINTEXT_BYTES + TAG_BYTES
 COMMITMENT_BYTES = 32
+_SIGNED_KEY_ENTRY = struct.Struct(
+    f">I{PUBLIC_KEY_BYTES}s{PUBLIC_KEY_BYTES}s{MODEL_DIGEST_BYTES}s{SIGNATURE_BYTES}s"
+)
+_SIGNATURE_ENTRY = struct.Struct(f">I{SIGNATURE_BYTES}s")  # signer id, signature
 _KEY_ENTRY = struct.Struct(f">I{PUBLIC_KEY_BYTES}s{PUBLIC_KEY_BYTES}s")  # id, c^PK, s^PK
 _SEALED_ENTRY = struct.Struct(f">I{SEALED_SHARE_BYTES}s")  # peer id, sealed share
 
@@ -70,9 +76,35 @@ def _read_element(reader: Reader) -> int:
     return value
 
 
+def advertise_statement(
+    announce: bytes, client: int, encryption_key: bytes, masking_key: bytes, model_digest: bytes
+) -> bytes:
+    """What a client signs in the malicious mode: its two keys, the model it received,
+    bound to the round's announce id (config, round and roster) and its id."""
+    return (
+        b"secagg/v1/advertise-keys"
+        + announce
+        + struct.pack(">I", client)
+        + encryption_key
+        + masking_key
+        + model_digest
+    )
+
+
+def survivors_statement(session: bytes, survivors: tuple[int, ...]) -> bytes:
+    """What a client signs in the consistency round: the survivor set it was told."""
+    return (
+        b"secagg/v1/consistency"
+        + session
+        + struct.pack(f">I{len(survivors)}I", len(survivors), *survivors)
+    )
+
+
 @dataclass(frozen=True)
 class AdvertiseKeys:
-    """Round 0, client -> server: the client's two X25519 public keys."""
+    """Round 0, client -> server: the client's two X25519 public keys. In the malicious
+    mode also the digest of the model it received and its Ed25519 signature over
+    :func:`advertise_statement` (both empty in the honest mode)."""
 
     TYPE: ClassVar[MessageType] = MessageType.ADVERTISE_KEYS
     session_id: bytes  # the announce id: no keys are known yet
@@ -80,6 +112,14 @@ class AdvertiseKeys:
     sender: int
     encryption_key: bytes  # c_u^PK, for sealing shares
     masking_key: bytes  # s_u^PK, for pairwise masks
+    model_digest: bytes = b""
+    signature: bytes = b""
+
+    @property
+    def statement(self) -> bytes:
+        return advertise_statement(
+            self.session_id, self.sender, self.encryption_key, self.masking_key, self.model_digest
+        )
 
     def encode(self) -> bytes:
         if (
@@ -87,27 +127,37 @@ class AdvertiseKeys:
             or len(self.masking_key) != PUBLIC_KEY_BYTES
         ):
             raise EncodeError("public key has the wrong length")
+        signed = (len(self.model_digest), len(self.signature))
+        if signed not in ((0, 0), (MODEL_DIGEST_BYTES, SIGNATURE_BYTES)):
+            raise EncodeError("model digest and signature are 32 and 64 bytes, or both absent")
         header = Header(self.TYPE, self.session_id, self.round, self.sender, SERVER_ID)
-        return Writer(header).fixed(self.encryption_key).fixed(self.masking_key).getvalue()
+        w = Writer(header).fixed(self.encryption_key).fixed(self.masking_key)
+        return w.fixed(self.model_digest).fixed(self.signature).getvalue()
 
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> AdvertiseKeys:
         r = Reader(data, cls.TYPE)
         h = _from_client(r, config)
         c_pk, s_pk = r.fixed(PUBLIC_KEY_BYTES), r.fixed(PUBLIC_KEY_BYTES)
+        model, signature = b"", b""
+        if config.malicious:
+            model, signature = r.fixed(MODEL_DIGEST_BYTES), r.fixed(SIGNATURE_BYTES)
         r.done()
-        return cls(h.session_id, h.round, h.sender, c_pk, s_pk)
+        return cls(h.session_id, h.round, h.sender, c_pk, s_pk, model, signature)
 
 
 @dataclass(frozen=True)
 class KeyBroadcast:
-    """Round 0, server -> each client: every (id, encryption key, masking key) received."""
+    """Round 0, server -> each client: every (id, encryption key, masking key) received,
+    and in the malicious mode each one's (model digest, signature) in ``attestations``
+    (empty in the honest mode)."""
 
     TYPE: ClassVar[MessageType] = MessageType.KEY_BROADCAST
     session_id: bytes  # the announce id
     round: int
     recipient: int
     keys: tuple[tuple[int, bytes, bytes], ...]  # sorted by id
+    attestations: tuple[tuple[bytes, bytes], ...] = ()  # (model digest, signature) per key
 
     def encode(self) -> bytes:
         header = Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient)
@@ -116,17 +166,29 @@ class KeyBroadcast:
         # struct would silently pad or cut a key of the wrong length
         if {len(key) for entry in self.keys for key in entry[1:]} - {PUBLIC_KEY_BYTES}:
             raise EncodeError("public key has the wrong length")
-        w.records(_KEY_ENTRY, self.keys)
+        if not self.attestations:
+            w.records(_KEY_ENTRY, self.keys)
+            return w.getvalue()
+        if len(self.attestations) != len(self.keys) or any(
+            (len(m), len(sig)) != (MODEL_DIGEST_BYTES, SIGNATURE_BYTES)
+            for m, sig in self.attestations
+        ):
+            raise EncodeError("one 32-byte model digest and 64-byte signature per key")
+        entries = [(*k, *a) for k, a in zip(self.keys, self.attestations, strict=True)]
+        w.records(_SIGNED_KEY_ENTRY, entries)
         return w.getvalue()
 
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> KeyBroadcast:
         r = Reader(data, cls.TYPE)
         h = _from_server(r, config)
-        keys = r.records(_KEY_ENTRY, config.num_clients)
+        layout = _SIGNED_KEY_ENTRY if config.malicious else _KEY_ENTRY
+        entries = r.records(layout, config.num_clients)
         r.done()
-        _check_id_list(tuple(k[0] for k in keys), config, "key owner", h.sender)
-        return cls(h.session_id, h.round, h.recipient, tuple(keys))
+        _check_id_list(tuple(k[0] for k in entries), config, "key owner", h.sender)
+        keys = tuple((e[0], e[1], e[2]) for e in entries)
+        attestations = tuple((e[3], e[4]) for e in entries) if config.malicious else ()
+        return cls(h.session_id, h.round, h.recipient, keys, attestations)
 
 
 def _write_sealed(w: FieldWriter, items: tuple[tuple[int, bytes], ...]) -> None:
@@ -259,9 +321,62 @@ class MaskedInput:
 
 
 @dataclass(frozen=True)
+class ConsistencyRequest:
+    """Malicious mode, server -> each client whose masked input arrived: the survivor
+    set U3 (every client whose masked input is in the sum), for the client to sign."""
+
+    TYPE: ClassVar[MessageType] = MessageType.CONSISTENCY_REQUEST
+    session_id: bytes
+    round: int
+    recipient: int
+    survivors: tuple[int, ...]
+
+    def encode(self) -> bytes:
+        w = Writer(Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient))
+        return w.ids(self.survivors).getvalue()
+
+    @classmethod
+    def decode(cls, data: bytes, config: MaskingConfig) -> ConsistencyRequest:
+        r = Reader(data, cls.TYPE)
+        h = _from_server(r, config)
+        survivors = r.ids(config.num_clients)
+        r.done()
+        _check_id_list(survivors, config, "survivor", h.sender)
+        return cls(h.session_id, h.round, h.recipient, survivors)
+
+
+@dataclass(frozen=True)
+class ConsistencySignature:
+    """Malicious mode, client -> server: its signature over :func:`survivors_statement`
+    of the set it was told."""
+
+    TYPE: ClassVar[MessageType] = MessageType.CONSISTENCY_SIGNATURE
+    session_id: bytes
+    round: int
+    sender: int
+    signature: bytes
+
+    def encode(self) -> bytes:
+        if len(self.signature) != SIGNATURE_BYTES:
+            raise EncodeError("a signature is 64 bytes")
+        w = Writer(Header(self.TYPE, self.session_id, self.round, self.sender, SERVER_ID))
+        return w.fixed(self.signature).getvalue()
+
+    @classmethod
+    def decode(cls, data: bytes, config: MaskingConfig) -> ConsistencySignature:
+        r = Reader(data, cls.TYPE)
+        h = _from_client(r, config)
+        signature = r.fixed(SIGNATURE_BYTES)
+        r.done()
+        return cls(h.session_id, h.round, h.sender, signature)
+
+
+@dataclass(frozen=True)
 class UnmaskingRequest:
     """Round 3, server -> each surviving client: whose self-mask share and whose key
-    share it should reveal. Not validated on construction: the client checks it."""
+    share it should reveal; in the malicious mode also the signatures of the survivor
+    set collected in the consistency round. Not validated on construction: the client
+    checks it."""
 
     TYPE: ClassVar[MessageType] = MessageType.UNMASKING_REQUEST
     session_id: bytes
@@ -269,10 +384,16 @@ class UnmaskingRequest:
     recipient: int
     survivors: tuple[int, ...]  # reveal shares of b_u for these
     dropped: tuple[int, ...]  # reveal shares of s_u^SK for these
+    signatures: tuple[tuple[int, bytes], ...] = ()  # (signer, signature) on the U3 set
 
     def encode(self) -> bytes:
         w = Writer(Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient))
         w.ids(self.survivors).ids(self.dropped)
+        if self.signatures:
+            check_ids(tuple(c for c, _ in self.signatures), encoding=True)
+            if any(len(sig) != SIGNATURE_BYTES for _, sig in self.signatures):
+                raise EncodeError("a signature is 64 bytes")
+            w.records(_SIGNATURE_ENTRY, self.signatures)
         return w.getvalue()
 
     @classmethod
@@ -280,10 +401,14 @@ class UnmaskingRequest:
         r = Reader(data, cls.TYPE)
         h = _from_server(r, config)
         survivors, dropped = r.ids(config.num_clients), r.ids(config.num_clients)
+        signatures: tuple[tuple[int, bytes], ...] = ()
+        if config.malicious:
+            signatures = tuple(r.records(_SIGNATURE_ENTRY, config.num_clients))
+            _check_id_list(tuple(c for c, _ in signatures), config, "signer", h.sender)
         r.done()
         for cid in survivors + dropped:
             _check_client(cid, config, "listed client", h.sender)
-        return cls(h.session_id, h.round, h.recipient, survivors, dropped)
+        return cls(h.session_id, h.round, h.recipient, survivors, dropped, signatures)
 
 
 def _write_shares(w: FieldWriter, items: tuple[tuple[int, int], ...]) -> None:
@@ -328,5 +453,5 @@ class UnmaskingResponse:
         return cls(h.session_id, h.round, h.sender, b_shares, sk_shares)
 
 
-ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | UnmaskingResponse
-ServerMessage = KeyBroadcast | ForwardedShares | UnmaskingRequest
+ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | ConsistencySignature | UnmaskingResponse
+ServerMessage = KeyBroadcast | ForwardedShares | ConsistencyRequest | UnmaskingRequest

@@ -44,6 +44,7 @@ from secagg.errors import (
     DuplicateMessageError,
     InsufficientSharesError,
     MisaddressedMessageError,
+    ModelMismatchError,
     ReplayedMessageError,
     SenderMismatchError,
     StageError,
@@ -57,17 +58,22 @@ from secagg.masking.graph import all_neighbourhoods
 from secagg.masking.messages import (
     AdvertiseKeys,
     ClientMessage,
+    ConsistencyRequest,
+    ConsistencySignature,
     ForwardedShares,
     KeyBroadcast,
     MaskedInput,
+    ServerMessage,
     ShareKeys,
     UnmaskingRequest,
     UnmaskingResponse,
+    survivors_statement,
 )
 from secagg.primitives.entropy import system_entropy
 from secagg.primitives.keyagreement import KeyPair, check_public_key
 from secagg.primitives.shamir import Share, recover
 from secagg.protocol.bans import Bans, check_sender, screen
+from secagg.protocol.identity import NO_MODEL, Verifier, check_model_digest, check_verifier
 from secagg.protocol.machine import Machine, transitions
 from secagg.protocol.observer import Observer, Work, report
 from secagg.protocol.party import Outcome, Waiting
@@ -77,6 +83,7 @@ class ServerStage(enum.Enum):
     COLLECTING_KEYS = "collecting keys"
     COLLECTING_SHARES = "collecting shares"
     COLLECTING_INPUTS = "collecting masked inputs"
+    COLLECTING_SIGNATURES = "collecting survivor-set signatures"  # malicious mode only
     COLLECTING_UNMASKING = "collecting unmasking shares"
     DONE = "done"
     ABORTED = "aborted"
@@ -88,6 +95,7 @@ _EXPECTED: dict[ServerStage, type[ClientMessage]] = {
     ServerStage.COLLECTING_KEYS: AdvertiseKeys,
     ServerStage.COLLECTING_SHARES: ShareKeys,
     ServerStage.COLLECTING_INPUTS: MaskedInput,
+    ServerStage.COLLECTING_SIGNATURES: ConsistencySignature,
     ServerStage.COLLECTING_UNMASKING: UnmaskingResponse,
 }
 
@@ -99,6 +107,8 @@ _EXPECTED: dict[ServerStage, type[ClientMessage]] = {
 class _Keys:
     keys: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)  # id -> (c_pk, s_pk)
     owners: dict[int, int] = field(default_factory=dict)  # canonical key -> its client
+    # malicious mode: id -> (model digest, signature) of its AdvertiseKeys
+    attestations: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,6 +136,13 @@ class _Inputs:
 
 
 @dataclass(eq=False)
+class _Signatures:
+    inputs: _Inputs
+    survivors: tuple[int, ...]  # the U3 announced to every survivor
+    received: dict[int, bytes] = field(default_factory=dict)  # signer -> signature
+
+
+@dataclass(eq=False)
 class _Unmasking:
     inputs: _Inputs
     requests: Mapping[int, UnmaskingRequest]
@@ -141,15 +158,37 @@ class _Done:
 class MaskingServer(Machine[ServerStage]):
     """The aggregation server for one round. It learns only the survivors' sum.
 
-    ``observer`` (optional) is told the PRG vectors the unmasking expands.
+    ``observer`` (optional) is told the PRG vectors the unmasking expands. In the
+    malicious mode it needs the cohort's ``roster`` and the ``model_digest`` of the model
+    it sent: it verifies every signature too, so that one client's forged or stale
+    message drops that client instead of making honest clients abort.
     """
 
-    _TRANSITIONS: ClassVar = transitions(_ORDER[:5], ServerStage.ABORTED)
+    _TRANSITIONS: ClassVar = transitions(
+        _ORDER[:6],
+        ServerStage.ABORTED,
+        # the honest mode has no consistency round
+        extra={ServerStage.COLLECTING_INPUTS: frozenset({ServerStage.COLLECTING_UNMASKING})},
+    )
     _ABORTED: ClassVar = ServerStage.ABORTED
 
-    def __init__(self, config: MaskingConfig, *, observer: Observer | None = None) -> None:
+    def __init__(
+        self,
+        config: MaskingConfig,
+        *,
+        observer: Observer | None = None,
+        roster: Verifier | None = None,
+        model_digest: bytes | None = None,
+    ) -> None:
         if not isinstance(config, MaskingConfig):
             raise ConfigurationError("config must be a MaskingConfig")
+        self._roster: Verifier | None = None
+        self._model = NO_MODEL
+        if config.malicious:
+            self._roster = check_verifier(roster, config.roster_digest)
+            self._model = check_model_digest(model_digest)
+        elif roster is not None or model_digest is not None:
+            raise ConfigurationError("a roster and model digest are for the malicious mode")
         super().__init__(ServerStage.COLLECTING_KEYS, _Keys())
         self.config = config
         self._observer = observer
@@ -201,6 +240,8 @@ class MaskingServer(Machine[ServerStage]):
             return self._record(_Shares).round
         if stage is ServerStage.COLLECTING_INPUTS:
             return self._record(_Inputs).round
+        if stage is ServerStage.COLLECTING_SIGNATURES:
+            return self._record(_Signatures).inputs.round
         if stage is ServerStage.COLLECTING_UNMASKING:
             return self._record(_Unmasking).inputs.round
         if stage is ServerStage.DONE:
@@ -276,6 +317,14 @@ class MaskingServer(Machine[ServerStage]):
         elif isinstance(m, MaskedInput):
             if s not in self._record(_Inputs).live:
                 raise UnknownClientError(f"client {s} sent no shares", sender=s)
+        elif isinstance(m, ConsistencySignature):
+            signatures = self._record(_Signatures)
+            if s not in signatures.survivors:
+                raise UnknownClientError(f"client {s} was not asked to sign", sender=s)
+            if self._roster is None:
+                raise StageError("no roster")
+            statement = survivors_statement(signatures.inputs.round.session, signatures.survivors)
+            self._roster.verify(s, statement, m.signature)
         elif isinstance(m, UnmaskingResponse):
             request = self._record(_Unmasking).requests.get(s)
             if request is None:
@@ -296,11 +345,19 @@ class MaskingServer(Machine[ServerStage]):
         for value in values:
             if value in owners:
                 raise WeakKeyError(f"a key copies one already advertised by client {owners[value]}")
+        if self._roster is not None:
+            if m.model_digest != self._model:
+                raise ModelMismatchError(
+                    f"client {m.sender} received another model than this server sent",
+                    sender=m.sender,
+                )
+            self._roster.verify(m.sender, m.statement, m.signature)
 
     def _store(self, m: ClientMessage) -> None:
         if isinstance(m, AdvertiseKeys):
             record = self._record(_Keys)
             record.keys[m.sender] = (m.encryption_key, m.masking_key)
+            record.attestations[m.sender] = (m.model_digest, m.signature)
             for key in (m.encryption_key, m.masking_key):
                 record.owners[check_public_key(key)] = m.sender
         elif isinstance(m, ShareKeys):
@@ -309,6 +366,8 @@ class MaskingServer(Machine[ServerStage]):
             inputs = self._record(_Inputs)
             inputs.sum.add(m.payload)
             inputs.uploaded.add(m.sender)
+        elif isinstance(m, ConsistencySignature):
+            self._record(_Signatures).received[m.sender] = m.signature
         else:
             self._record(_Unmasking).received[m.sender] = m
 
@@ -338,6 +397,8 @@ class MaskingServer(Machine[ServerStage]):
             return frozenset(self._record(_Shares).round.keys)
         if stage is ServerStage.COLLECTING_INPUTS:
             return self._record(_Inputs).live
+        if stage is ServerStage.COLLECTING_SIGNATURES:
+            return frozenset(self._record(_Signatures).survivors) - set(self._bans.reasons)
         return frozenset(self._record(_Unmasking).requests)
 
     def _shortfall(self) -> int:
@@ -360,6 +421,9 @@ class MaskingServer(Machine[ServerStage]):
             return None if got >= t + 1 else f"{got} clients sent shares, too few for t"
         if stage is ServerStage.COLLECTING_INPUTS:
             return self._inputs_problem()
+        if stage is ServerStage.COLLECTING_SIGNATURES:
+            signatures = self._record(_Signatures)
+            return self._inputs_problem(signatures.inputs, self._consistent(signatures))
         if stage is ServerStage.COLLECTING_UNMASKING:
             fewest = self._fewest_shares()
             return None if fewest >= t else f"a needed secret has {fewest} shares, fewer than t"
@@ -375,13 +439,15 @@ class MaskingServer(Machine[ServerStage]):
         stage is open.
         """
         stage = self.stage
-        outbox: Mapping[int, KeyBroadcast | ForwardedShares | UnmaskingRequest]
+        outbox: Mapping[int, ServerMessage]
         if stage is ServerStage.COLLECTING_KEYS:
             outbox = self._close_keys()
         elif stage is ServerStage.COLLECTING_SHARES:
             outbox = self._close_shares()
         elif stage is ServerStage.COLLECTING_INPUTS:
             outbox = self._close_inputs()
+        elif stage is ServerStage.COLLECTING_SIGNATURES:
+            outbox = self._close_signatures()
         elif stage is ServerStage.COLLECTING_UNMASKING:
             self._close_unmasking()
             return {}
@@ -397,12 +463,19 @@ class MaskingServer(Machine[ServerStage]):
         problem = self._closing_problem()
         if problem is not None:
             self._abort_round(problem)
-        keys = dict(self._record(_Keys).keys)
-        session = session_id(self.config, keys)
+        record = self._record(_Keys)
+        keys = dict(record.keys)
+        session = session_id(self.config, keys, self._model)
         graph = all_neighbourhoods(self.config, session, keys)
         entries = tuple((cid, *keys[cid]) for cid in sorted(keys))
+        attestations = (
+            tuple(record.attestations[cid] for cid in sorted(keys)) if self.config.malicious else ()
+        )
         self._advance(ServerStage.COLLECTING_SHARES, _Shares(_Round(keys, session, graph)))
-        return {cid: KeyBroadcast(self._announce, self.round, cid, entries) for cid in keys}
+        return {
+            cid: KeyBroadcast(self._announce, self.round, cid, entries, attestations)
+            for cid in keys
+        }
 
     # -- round 1: ShareKeys -------------------------------------------------------
 
@@ -436,16 +509,20 @@ class MaskingServer(Machine[ServerStage]):
 
     # -- round 2: MaskedInputCollection ---------------------------------------------
 
-    def _inputs_problem(self) -> str | None:
+    def _inputs_problem(
+        self, inputs: _Inputs | None = None, responders: set[int] | None = None
+    ) -> str | None:
         """Why the unmasking could not succeed with the inputs so far, or None: every
         survivor, and every dropped client some survivor masked against, needs t
-        surviving (and not dropped) neighbours to answer."""
-        inputs = self._record(_Inputs)
+        surviving (and not dropped) neighbours to answer (``responders``: those that
+        may answer, by default every survivor not dropped for a refused message)."""
+        inputs = inputs if inputs is not None else self._record(_Inputs)
         graph = inputs.round.graph
         survivors = set(inputs.uploaded)
         if not survivors:
             return "no masked input arrived: there is nothing to aggregate"
-        responders = survivors - set(self._bans.reasons)
+        if responders is None:
+            responders = survivors - set(self._bans.reasons)
         for cid in sorted(inputs.live):
             needed = cid in survivors or bool(graph[cid] & survivors)
             alive = graph[cid] & responders
@@ -453,29 +530,64 @@ class MaskingServer(Machine[ServerStage]):
                 return f"client {cid} has {len(alive)} surviving neighbours, fewer than t"
         return None
 
-    def _close_inputs(self) -> dict[int, UnmaskingRequest]:
-        """Ask each survivor for the shares the sum needs; abort first if some needed
-        secret could not be recovered."""
+    def _close_inputs(self) -> Mapping[int, UnmaskingRequest | ConsistencyRequest]:
+        """Ask each survivor for the shares the sum needs (in the malicious mode: first to
+        sign the survivor set); abort first if some needed secret could not be recovered."""
         problem = self._inputs_problem()
         if problem is not None:
             self._abort_round(problem)
         inputs = self._record(_Inputs)
+        # A survivor refused since its upload stays in the sum but is asked for nothing.
+        responders = set(inputs.uploaded) - set(self._bans.reasons)
+        if self.config.malicious:
+            survivors = tuple(sorted(inputs.uploaded))
+            self._advance(ServerStage.COLLECTING_SIGNATURES, _Signatures(inputs, survivors))
+            return {
+                cid: ConsistencyRequest(inputs.round.session, self.round, cid, survivors)
+                for cid in sorted(responders)
+            }
+        return self._request_unmasking(inputs, responders, {})
+
+    def _request_unmasking(
+        self, inputs: _Inputs, responders: set[int], signatures: Mapping[int, bytes]
+    ) -> dict[int, UnmaskingRequest]:
         graph = inputs.round.graph
         survivors = set(inputs.uploaded)
         dropped = set(inputs.live) - survivors
-        # A survivor refused since its upload stays in the sum but is asked for nothing.
         requests = {}
-        for cid in sorted(survivors - set(self._bans.reasons)):
+        for cid in sorted(responders):
             live = graph[cid] & inputs.live
+            # Only the neighbours' signatures: those are the ones the client checks.
+            signed = tuple(sorted((s, signatures[s]) for s in graph[cid] if s in signatures))
             requests[cid] = UnmaskingRequest(
                 inputs.round.session,
                 self.round,
                 cid,
                 tuple(sorted(live & survivors)),
                 tuple(sorted(live & dropped)),
+                signed,
             )
         self._advance(ServerStage.COLLECTING_UNMASKING, _Unmasking(inputs, requests))
         return requests
+
+    # -- malicious mode: ConsistencyCheck --------------------------------------------
+
+    def _consistent(self, signatures: _Signatures) -> set[int]:
+        """The signers that will accept an unmasking request: each needs t of its
+        neighbours to have signed the same survivor set."""
+        graph = signatures.inputs.round.graph
+        signers = set(signatures.received)
+        return {cid for cid in signers if len(graph[cid] & signers) >= self.config.threshold}
+
+    def _close_signatures(self) -> dict[int, UnmaskingRequest]:
+        """Send each signer that has t signing neighbours its unmasking request, with
+        its neighbours' signatures; abort if the secrets could then not be recovered."""
+        signatures = self._record(_Signatures)
+        responders = self._consistent(signatures)
+        problem = self._inputs_problem(signatures.inputs, responders)
+        if problem is not None:
+            self._abort_round(problem)
+        return self._request_unmasking(signatures.inputs, responders, signatures.received)
 
     # -- round 3: Unmasking -------------------------------------------------------
 

@@ -20,6 +20,7 @@ class Work(str, enum.Enum):
     KEY_AGREEMENTS = "key_agreements"  # X25519 exchanges
     ENCRYPTIONS = "encryptions"  # Paillier ciphertexts made
     DECRYPTIONS = "decryptions"  # Paillier ciphertexts decrypted
+    SIGNATURE_CHECKS = "signature_checks"  # Ed25519 verifications (malicious mode)
 
 
 @runtime_checkable
