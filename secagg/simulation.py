@@ -277,15 +277,20 @@ def simulate_paillier(
     *,
     key: PrivateKey | None = None,
     workers: int = 1,
+    cohort: Cohort | None = None,
     entropy: Entropy = system_entropy,
     ledger: CpuLedger | None = None,
 ) -> SimulatedRound:
     """One Paillier round; ``config.key_holder`` holds (or, without ``key``, generates)
-    the key pair and decrypts on ``workers`` processes. If the key holder vanishes at
-    any stage, the round aborts before anything is decrypted."""
+    the key pair and decrypts on ``workers`` processes; ``cohort`` holds the identities
+    and roster of the malicious mode. If the key holder vanishes at any stage, the round
+    aborts before anything is decrypted."""
     drops = dict(dropouts or {})
     _check_inputs(inputs, config.clients, drops)
+    if config.malicious and cohort is None:
+        raise ConfigurationError("the malicious mode needs the cohort's identities")
     work = WorkCounter()
+    roster = cohort.roster if cohort is not None else None
     clients = {
         cid: PaillierClient(
             config,
@@ -295,10 +300,12 @@ def simulate_paillier(
             workers=workers,
             entropy=entropy,
             observer=work,
+            identity=cohort.identities[cid] if cohort is not None else None,
+            roster=roster,
         )
         for cid in config.clients
     }
-    return _finish(PaillierServer(config), clients, drops, work, ledger)
+    return _finish(PaillierServer(config, roster=roster), clients, drops, work, ledger)
 
 
 def simulate_plain(
@@ -370,7 +377,14 @@ def simulate_round(
         )
     if kind is Backend.PAILLIER:
         pconfig = PaillierConfig(
-            round_number, dim, quantization, tuple(range(1, n + 1)), key_holder=1, key_bits=key_bits
+            round_number,
+            dim,
+            quantization,
+            tuple(range(1, n + 1)),
+            key_holder=1,
+            key_bits=key_bits,
+            security=mode,
+            roster_digest=cohort.roster.digest if cohort is not None else b"",
         )
         return simulate_paillier(
             pconfig,
@@ -378,6 +392,7 @@ def simulate_round(
             dropouts,
             key=paillier_key,
             workers=workers,
+            cohort=cohort,
             entropy=entropy,
             ledger=ledger,
         )

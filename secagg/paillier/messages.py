@@ -8,14 +8,21 @@ the round (c < n^2, the session id, the sender) are the receiving party's job.
 
 Bodies::
 
-    PAILLIER_PUBLIC_KEY          var n (big-endian, no leading zero byte)
-    PAILLIER_CIPHERTEXTS         u32 width | u32 count | count*width bytes
+    PAILLIER_PUBLIC_KEY          var n (big-endian, no leading zero byte) [| signature]
+    PAILLIER_CIPHERTEXTS         u32 width | u32 count | count*width bytes [| signature]
     PAILLIER_DECRYPTION_REQUEST  ids contributors | u32 width | u32 count | count*width bytes
+                                 (malicious mode: then, per contributor in order,
+                                 its signature | its count*width bytes)
     PAILLIER_AGGREGATE           u32 length | u8 slot bits | packed plaintext vector
+
+The bracketed Ed25519 signatures are present exactly in the malicious mode (the
+decoder is told which); see :func:`key_statement` and :func:`upload_statement`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +33,7 @@ import numpy.typing as npt
 from secagg.bitpack import pack, packed_size, unpack
 from secagg.codec import Fields, FieldWriter, Header, MessageType, Reader, Writer
 from secagg.errors import DecodeError, EncodeError
+from secagg.primitives.signatures import SIGNATURE_BYTES
 
 MAX_KEY_BYTES = 3072 // 8
 
@@ -35,30 +43,56 @@ def _check_type(header: Header, expected: MessageType) -> None:
         raise EncodeError(f"header type is not {expected.name}")
 
 
+def key_statement(session: bytes, key_holder: int, n: int) -> bytes:
+    """What the key holder signs in the malicious mode: its modulus, for this session."""
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return b"secagg/v1/paillier-key" + session + struct.pack(">I", key_holder) + raw
+
+
+def upload_statement(session: bytes, client: int, blob: bytes) -> bytes:
+    """What a client signs in the malicious mode: the digest of its ciphertexts, for
+    this session: the key holder's proof that this client's upload is in the sum."""
+    digest = hashlib.sha256(blob).digest()
+    return b"secagg/v1/paillier-upload" + session + struct.pack(">I", client) + digest
+
+
+def _read_signature(r: Fields, signed: bool) -> bytes:
+    return r.fixed(SIGNATURE_BYTES) if signed else b""
+
+
+def _check_signature(signature: bytes) -> None:
+    if len(signature) not in (0, SIGNATURE_BYTES):
+        raise EncodeError("a signature is 64 bytes (or absent in the honest mode)")
+
+
 @dataclass(frozen=True)
 class PublicKeyMessage:
-    """The key holder's modulus n, published through the server to every client."""
+    """The key holder's modulus n, published through the server to every client, with
+    its signature over :func:`key_statement` in the malicious mode."""
 
     header: Header
     n: int
+    signature: bytes = b""
 
     def encode(self) -> bytes:
         _check_type(self.header, MessageType.PAILLIER_PUBLIC_KEY)
         if self.n <= 0 or self.n.bit_length() > 8 * MAX_KEY_BYTES:
             raise EncodeError("modulus must be positive and at most 3072 bits")
+        _check_signature(self.signature)
         raw = self.n.to_bytes((self.n.bit_length() + 7) // 8, "big")
-        return Writer(self.header).var(raw).getvalue()
+        return Writer(self.header).var(raw).fixed(self.signature).getvalue()
 
     @classmethod
-    def decode(cls, data: bytes) -> PublicKeyMessage:
+    def decode(cls, data: bytes, *, signed: bool = False) -> PublicKeyMessage:
         reader = Reader(data, MessageType.PAILLIER_PUBLIC_KEY)
         raw = reader.var(MAX_KEY_BYTES)
+        signature = _read_signature(reader, signed)
         reader.done()
         if not raw or raw[0] == 0:
             raise DecodeError(
                 "modulus empty or with a leading zero byte", sender=reader.header.sender
             )
-        return cls(reader.header, int.from_bytes(raw, "big"))
+        return cls(reader.header, int.from_bytes(raw, "big"), signature)
 
 
 def _write_ciphertexts(w: FieldWriter, width: int, blob: bytes) -> None:
@@ -95,11 +129,13 @@ def ciphertext_values(blob: bytes, width: int) -> list[gmpy2.mpz]:
 
 @dataclass(frozen=True)
 class CiphertextsMessage:
-    """One client's packed, encrypted protected vector, sent to the server."""
+    """One client's packed, encrypted protected vector, sent to the server, with its
+    signature over :func:`upload_statement` in the malicious mode."""
 
     header: Header
     width: int
     blob: bytes
+    signature: bytes = b""
 
     @classmethod
     def from_values(cls, header: Header, values: Sequence[int], width: int) -> CiphertextsMessage:
@@ -110,27 +146,38 @@ class CiphertextsMessage:
 
     def encode(self) -> bytes:
         _check_type(self.header, MessageType.PAILLIER_CIPHERTEXTS)
+        _check_signature(self.signature)
         w = Writer(self.header)
         _write_ciphertexts(w, self.width, self.blob)
-        return w.getvalue()
+        return w.fixed(self.signature).getvalue()
 
     @classmethod
-    def decode(cls, data: bytes, *, count: int, width: int) -> CiphertextsMessage:
+    def decode(
+        cls, data: bytes, *, count: int, width: int, signed: bool = False
+    ) -> CiphertextsMessage:
         r = Reader(data, MessageType.PAILLIER_CIPHERTEXTS)
         blob = _read_ciphertexts(r, count, width, r.header.sender)
+        signature = _read_signature(r, signed)
         r.done()
-        return cls(r.header, width, blob)
+        return cls(r.header, width, blob, signature)
 
 
 @dataclass(frozen=True)
 class DecryptionRequest:
     """The server's aggregate ciphertexts (and nothing else), sent to the key holder,
-    with the ids of the clients whose uploads are multiplied into it."""
+    with the ids of the clients whose uploads are multiplied into it.
+
+    In the malicious mode ``uploads`` also holds each contributor's (signature,
+    ciphertexts): the key holder checks every signature, multiplies the uploads itself
+    and refuses unless its product is the server's ``blob``, so what it decrypts
+    provably holds those signed uploads and nothing else.
+    """
 
     header: Header
     contributors: tuple[int, ...]
     width: int
     blob: bytes
+    uploads: tuple[tuple[bytes, bytes], ...] = ()  # malicious mode: (signature, ciphertexts)
 
     @classmethod
     def from_values(
@@ -146,17 +193,35 @@ class DecryptionRequest:
         w = Writer(self.header)
         w.ids(self.contributors)
         _write_ciphertexts(w, self.width, self.blob)
+        if self.uploads:
+            if len(self.uploads) != len(self.contributors):
+                raise EncodeError("one signed upload per contributor")
+            for signature, blob in self.uploads:
+                if len(signature) != SIGNATURE_BYTES or len(blob) != len(self.blob):
+                    raise EncodeError("each upload is a 64-byte signature and count ciphertexts")
+                w.fixed(signature).fixed(blob)
         return w.getvalue()
 
     @classmethod
     def decode(
-        cls, data: bytes, *, count: int, width: int, max_contributors: int
+        cls,
+        data: bytes,
+        *,
+        count: int,
+        width: int,
+        max_contributors: int,
+        signed: bool = False,
     ) -> DecryptionRequest:
         r = Reader(data, MessageType.PAILLIER_DECRYPTION_REQUEST)
         contributors = r.ids(max_contributors)
         blob = _read_ciphertexts(r, count, width, r.header.sender)
+        uploads: tuple[tuple[bytes, bytes], ...] = ()
+        if signed:
+            uploads = tuple(
+                (r.fixed(SIGNATURE_BYTES), r.fixed(count * width)) for _ in contributors
+            )
         r.done()
-        return cls(r.header, contributors, width, blob)
+        return cls(r.header, contributors, width, blob, uploads)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, NoReturn
 
 import gmpy2
@@ -39,6 +39,7 @@ from secagg.errors import (
     DecodeError,
     DuplicateMessageError,
     InputError,
+    InvalidCiphertextError,
     InvalidPublicKeyError,
     MisaddressedMessageError,
     ReplayedMessageError,
@@ -58,12 +59,17 @@ from secagg.paillier.messages import (
     CiphertextsMessage,
     DecryptionRequest,
     PublicKeyMessage,
+    ciphertext_values,
+    key_statement,
+    upload_statement,
 )
 from secagg.paillier.packing import pack_slots, unpack_slots
 from secagg.paillier.session import PaillierConfig, config_digest, session_id
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.prg import mask_dtype
+from secagg.primitives.signatures import IdentityKey
 from secagg.protocol.bans import Bans, check_sender, screen
+from secagg.protocol.identity import Verifier, check_verifier
 from secagg.protocol.machine import Machine, transitions
 from secagg.protocol.observer import Observer, Work, report
 from secagg.protocol.party import Outcome, Waiting
@@ -101,9 +107,12 @@ def _check_header(
         )
 
 
-def _accept_public_key(config: PaillierConfig, data: bytes) -> tuple[PublicKey, bytes]:
-    """Decode, validate and session-check a public key message; returns (key, session id)."""
-    message = PublicKeyMessage.decode(data)
+def _accept_public_key(
+    config: PaillierConfig, data: bytes, roster: Verifier | None
+) -> tuple[PublicKey, bytes]:
+    """Decode, validate and session-check a public key message (and in the malicious mode
+    the key holder's signature on it); returns (key, session id)."""
+    message = PublicKeyMessage.decode(data, signed=config.malicious)
     public = validate_public_key(message.n, config.allowed_key_bits)
     if public.bits != config.key_bits:
         raise InvalidPublicKeyError(
@@ -117,7 +126,29 @@ def _accept_public_key(config: PaillierConfig, data: bytes) -> tuple[PublicKey, 
         sender=config.key_holder,
         recipient=SERVER_ID,
     )
+    if roster is not None:  # the server cannot substitute a key it made itself
+        roster.verify(
+            config.key_holder,
+            key_statement(session, config.key_holder, public.n),
+            message.signature,
+        )
     return public, session
+
+
+def _roster(config: PaillierConfig, roster: Verifier | None) -> Verifier | None:
+    if config.malicious:
+        return check_verifier(roster, config.roster_digest)
+    if roster is not None:
+        raise ConfigurationError("a roster is for the malicious mode")
+    return None
+
+
+def _identity_key(config: PaillierConfig, identity: IdentityKey | None) -> IdentityKey | None:
+    if config.malicious and not isinstance(identity, IdentityKey):
+        raise ConfigurationError("the malicious mode needs this party's IdentityKey")
+    if not config.malicious and identity is not None:
+        raise ConfigurationError("an identity key is for the malicious mode")
+    return identity
 
 
 def _write_key(w: FieldWriter, key: PrivateKey) -> None:
@@ -161,7 +192,9 @@ class KeyHolder(Machine[KeyHolderStage]):
 
     ``workers`` processes share the CRT decryption. ``key`` reuses a key pair (tests, or
     a key holder serving several rounds); otherwise one is generated from ``entropy``
-    at :meth:`start`. ``observer`` is told the ciphertexts decrypted.
+    at :meth:`start`. ``observer`` is told the ciphertexts decrypted. In the malicious
+    mode ``identity`` signs the published key and ``roster`` checks the contributors'
+    signed uploads, which the key holder multiplies itself.
     """
 
     _TRANSITIONS: ClassVar = transitions(_HOLDER_ORDER[:3], KeyHolderStage.ABORTED)
@@ -176,6 +209,8 @@ class KeyHolder(Machine[KeyHolderStage]):
         entropy: Entropy = system_entropy,
         observer: Observer | None = None,
         guard: RestoreGuard | None = None,
+        identity: IdentityKey | None = None,
+        roster: Verifier | None = None,
     ) -> None:
         if not isinstance(config, PaillierConfig):
             raise ConfigurationError("config must be a PaillierConfig")
@@ -185,6 +220,8 @@ class KeyHolder(Machine[KeyHolderStage]):
             raise InputError("the given key pair does not have the configured size")
         super().__init__(KeyHolderStage.START, _HolderStart(key))
         self.config = config
+        self._identity = _identity_key(config, identity)
+        self._roster = _roster(config, roster)
         self._workers = require_int("workers", workers, 1, 1024)
         self._entropy = entropy
         self._observer = observer
@@ -225,7 +262,11 @@ class KeyHolder(Machine[KeyHolderStage]):
                 self.config.key_holder,
                 SERVER_ID,
             )
-            data = PublicKeyMessage(header, key.public.n).encode()
+            signature = b""
+            if self._identity is not None:
+                statement = key_statement(session, self.config.key_holder, key.public.n)
+                signature = self._identity.sign(statement)
+            data = PublicKeyMessage(header, key.public.n, signature).encode()
             self._advance(KeyHolderStage.PUBLISHED, _Published(key, session))
             return data
 
@@ -248,6 +289,7 @@ class KeyHolder(Machine[KeyHolderStage]):
                 count=config.ciphertexts,
                 width=public.ciphertext_bytes,
                 max_contributors=len(config.clients),
+                signed=config.malicious,
             )
             _check_header(
                 request.header,
@@ -266,6 +308,8 @@ class KeyHolder(Machine[KeyHolderStage]):
                 )
             values = request.values()
             check_ciphertexts(values, public)
+            if self._roster is not None:
+                values = self._signed_product(request, published, values)
             # One-shot from here: a second request, even after a failure below, is refused.
             self._advance(KeyHolderStage.DONE)
             plaintexts = decrypt_many(published.key, values, workers=self._workers)
@@ -282,6 +326,26 @@ class KeyHolder(Machine[KeyHolderStage]):
             return AggregateMessage.from_vector(
                 header, vector.astype(dtype), config.quantization.k
             ).encode()
+
+    def _signed_product(
+        self, request: DecryptionRequest, published: _Published, product: list[gmpy2.mpz]
+    ) -> list[gmpy2.mpz]:
+        """Malicious mode: every contributor signed its upload for this session, and the
+        server's product is exactly the product of those uploads (recomputed here), so
+        the server cannot slip in one client's ciphertext with encryptions of zero."""
+        roster, public = self._roster, published.key.public
+        if roster is None:
+            raise StageError("no roster")
+        mine: list[gmpy2.mpz] = []
+        for client, (signature, blob) in zip(request.contributors, request.uploads, strict=True):
+            roster.verify(client, upload_statement(published.session, client, blob), signature)
+            values = ciphertext_values(blob, request.width)
+            check_ciphertexts(values, public)
+            mine = _multiply(mine, values, public)
+        report(self._observer, self.id, "decrypt", Work.SIGNATURE_CHECKS, len(request.uploads))
+        if mine != product:
+            raise InvalidCiphertextError("the aggregate is not the product of the signed uploads")
+        return mine
 
     def save(self, *, key: bytes | None = None) -> bytes:
         """The key holder's state as bytes. **It holds the private key** (p and q):
@@ -317,6 +381,8 @@ class KeyHolder(Machine[KeyHolderStage]):
         entropy: Entropy,
         observer: Observer | None,
         lineage: bytes,
+        identity: IdentityKey | None,
+        roster: Verifier | None,
     ) -> KeyHolder:
         """A key holder rebuilt from :meth:`_write`'s fields (not yet bound to a guard).
         Raises DecodeError or InvalidPublicKeyError."""
@@ -330,6 +396,8 @@ class KeyHolder(Machine[KeyHolderStage]):
         holder = cls.__new__(cls)
         Machine.__init__(holder, stage, record)
         holder.config = config
+        holder._identity = _identity_key(config, identity)
+        holder._roster = _roster(config, roster)
         holder._workers = require_int("workers", workers, 1, 1024)
         holder._entropy = entropy
         holder._observer = observer
@@ -348,8 +416,11 @@ class KeyHolder(Machine[KeyHolderStage]):
         workers: int = 1,
         entropy: Entropy = system_entropy,
         observer: Observer | None = None,
+        identity: IdentityKey | None = None,
+        roster: Verifier | None = None,
     ) -> KeyHolder:
-        """Rebuild a key holder from :meth:`save`'s bytes. Raises the StateError family."""
+        """Rebuild a key holder from :meth:`save`'s bytes (in the malicious mode give its
+        identity key and roster again). Raises the StateError family."""
         header, body = decode_state(
             data,
             kind=PartyKind.PAILLIER_KEY_HOLDER,
@@ -365,6 +436,8 @@ class KeyHolder(Machine[KeyHolderStage]):
                 entropy=entropy,
                 observer=observer,
                 lineage=header.lineage,
+                identity=identity,
+                roster=roster,
             )
             body.done()
             if holder.progress != header.step:
@@ -399,6 +472,9 @@ class PaillierClient(Machine[ClientStage]):
     key, workers: for the key holder only (``client_id == config.key_holder``): a key
         pair to reuse and the decryption processes.
     entropy, observer: randomness (``os.urandom``) and an optional cost observer.
+    identity, roster: the malicious mode only (and required there): this client's
+        Ed25519 identity key (it signs its upload) and the cohort's roster (it checks
+        the key holder's signature on the key before encrypting anything under it).
 
     The key holder's :class:`PaillierClient` holds its :class:`KeyHolder` as
     ``key_holder`` (None for every other client) and answers for it.
@@ -424,6 +500,8 @@ class PaillierClient(Machine[ClientStage]):
         entropy: Entropy = system_entropy,
         observer: Observer | None = None,
         guard: RestoreGuard | None = None,
+        identity: IdentityKey | None = None,
+        roster: Verifier | None = None,
     ) -> None:
         if not isinstance(config, PaillierConfig):
             raise ConfigurationError("config must be a PaillierConfig")
@@ -432,13 +510,21 @@ class PaillierClient(Machine[ClientStage]):
         super().__init__(ClientStage.AWAIT_KEY, check_protected(config, protected))
         self.config = config
         self._id = int(client_id)
+        self._identity = _identity_key(config, identity)
+        self._roster = _roster(config, roster)
         self._entropy = entropy
         self._observer = observer
         self._lineage = new_lineage(entropy)
         self.key_holder: KeyHolder | None = None
         if client_id == config.key_holder:
             self.key_holder = KeyHolder(
-                config, key=key, workers=workers, entropy=entropy, observer=observer
+                config,
+                key=key,
+                workers=workers,
+                entropy=entropy,
+                observer=observer,
+                identity=identity,
+                roster=roster,
             )
             self.key_holder._parent = self._on_progress
         elif key is not None:
@@ -477,7 +563,7 @@ class PaillierClient(Machine[ClientStage]):
         """Validate the key holder's n and its session binding; pack and encrypt."""
         self._require(ClientStage.AWAIT_KEY)
         protected = self._record(np.ndarray)
-        public, session = _accept_public_key(self.config, data)
+        public, session = _accept_public_key(self.config, data, self._roster)
         config = self.config
         encryptor = Encryptor(
             public,
@@ -491,6 +577,9 @@ class PaillierClient(Machine[ClientStage]):
             MessageType.PAILLIER_CIPHERTEXTS, session, config.round_number, self.id, SERVER_ID
         )
         message = CiphertextsMessage.from_values(header, ciphertexts, public.ciphertext_bytes)
+        if self._identity is not None:
+            signature = self._identity.sign(upload_statement(session, self.id, message.blob))
+            message = replace(message, signature=signature)
         self._advance(ClientStage.UPLOADED)
         return message.encode()
 
@@ -529,8 +618,11 @@ class PaillierClient(Machine[ClientStage]):
         workers: int = 1,
         entropy: Entropy = system_entropy,
         observer: Observer | None = None,
+        identity: IdentityKey | None = None,
+        roster: Verifier | None = None,
     ) -> PaillierClient:
-        """Rebuild a client from :meth:`save`'s bytes. Raises the StateError family."""
+        """Rebuild a client from :meth:`save`'s bytes (in the malicious mode give its
+        identity key and roster again). Raises the StateError family."""
         header, body = decode_state(
             data,
             kind=PartyKind.PAILLIER_CLIENT,
@@ -559,6 +651,8 @@ class PaillierClient(Machine[ClientStage]):
                     entropy=entropy,
                     observer=observer,
                     lineage=header.lineage,
+                    identity=identity,
+                    roster=roster,
                 )
                 client.key_holder._parent = client._on_progress
             body.done()
@@ -568,6 +662,8 @@ class PaillierClient(Machine[ClientStage]):
             raise body_error(DecodeError(str(exc))) from exc
         client.config = config
         client._id = header.client
+        client._identity = _identity_key(config, identity)
+        client._roster = _roster(config, roster)
         client._entropy = entropy
         client._observer = observer
         client._lineage = header.lineage
@@ -632,16 +728,21 @@ class PaillierServer(Machine[ServerStage]):
     into a separate product that is inverted once at close) so it is neither double
     counted nor half counted. To do so the server keeps each accepted upload's bytes
     until the stage closes (one upload's size per client).
+
+    Malicious mode (``roster`` required): the server checks the key holder's signature
+    on the key and each client's on its upload (a forgery drops its sender), and sends
+    the key holder every signed upload with the product, for it to check.
     """
 
     _TRANSITIONS: ClassVar = transitions(_SERVER_ORDER[:4], ServerStage.ABORTED)
     _ABORTED: ClassVar = ServerStage.ABORTED
 
-    def __init__(self, config: PaillierConfig) -> None:
+    def __init__(self, config: PaillierConfig, *, roster: Verifier | None = None) -> None:
         if not isinstance(config, PaillierConfig):
             raise ConfigurationError("config must be a PaillierConfig")
         super().__init__(ServerStage.AWAIT_KEY, _AwaitKey())
         self.config = config
+        self._roster = _roster(config, roster)
         self._bans = Bans()
 
     @property
@@ -707,7 +808,7 @@ class PaillierServer(Machine[ServerStage]):
     def _receive_key(self, sender: int, data: bytes) -> None:
         awaiting = self._record(_AwaitKey)
         screen(data, MessageType.PAILLIER_PUBLIC_KEY, session=None, round_number=self.round)
-        claimed = PublicKeyMessage.decode(data).header.sender
+        claimed = PublicKeyMessage.decode(data, signed=self.config.malicious).header.sender
         if claimed != sender:
             raise SenderMismatchError(f"client {sender} sent client {claimed}'s key", sender=sender)
         if sender != self.config.key_holder:
@@ -716,7 +817,7 @@ class PaillierServer(Machine[ServerStage]):
             if awaiting.message == bytes(data):
                 raise ReplayedMessageError("copy of the key holder's key", sender=sender)
             raise DuplicateMessageError("the key holder's key arrived already", sender=sender)
-        _accept_public_key(self.config, data)
+        _accept_public_key(self.config, data, self._roster)
         awaiting.message = bytes(data)
 
     def _receive_upload(self, sender: int, data: bytes) -> None:
@@ -729,7 +830,7 @@ class PaillierServer(Machine[ServerStage]):
             round_number=self.round,
         )
         message = CiphertextsMessage.decode(
-            data, count=config.ciphertexts, width=public.ciphertext_bytes
+            data, count=config.ciphertexts, width=public.ciphertext_bytes, signed=config.malicious
         )
         _check_header(
             message.header,
@@ -743,6 +844,9 @@ class PaillierServer(Machine[ServerStage]):
             raise ReplayedMessageError(f"copy of client {sender}'s upload", sender=sender)
         values = message.values()
         check_ciphertexts(values, public)  # a refused second upload changes nothing
+        if self._roster is not None:
+            statement = upload_statement(collecting.session, sender, message.blob)
+            self._roster.verify(sender, statement, message.signature)
         if sender in collecting.uploaded:
             if sender not in collecting.dropped:
                 if first is not None:
@@ -817,7 +921,7 @@ class PaillierServer(Machine[ServerStage]):
             key_message = self._record(_AwaitKey).message
             if key_message is None:
                 self._fail("the key holder published no key: nothing can be encrypted")
-            public, session = _accept_public_key(self.config, key_message)
+            public, session = _accept_public_key(self.config, key_message, self._roster)
             self._advance(ServerStage.COLLECTING, _Collecting(public, session))
             return {cid: key_message for cid in self.config.clients}
         if stage is ServerStage.COLLECTING:
@@ -853,9 +957,13 @@ class PaillierServer(Machine[ServerStage]):
             SERVER_ID,
             self.config.key_holder,
         )
-        data = DecryptionRequest.from_values(
-            header, survivors, product, public.ciphertext_bytes
-        ).encode()
+        request = DecryptionRequest.from_values(header, survivors, product, public.ciphertext_bytes)
+        if self.config.malicious:  # the key holder recomputes the product from these
+            uploads = tuple(
+                (collecting.retained[c].signature, collecting.retained[c].blob) for c in survivors
+            )
+            request = replace(request, uploads=uploads)
+        data = request.encode()
         # Uploads were kept only to undo duplicates; the record goes with the stage.
         self._advance(ServerStage.DECRYPTING, _Decrypting(collecting.session, survivors))
         return data

@@ -18,6 +18,7 @@ from secagg.masking.config import minimum_sum_size
 from secagg.paillier.djn import ExponentMode
 from secagg.paillier.keys import PRODUCTION_KEY_BITS, PublicKey
 from secagg.paillier.packing import PackingConfig
+from secagg.protocol.identity import Security
 from secagg.quantize import QuantizationConfig
 from secagg.validation import require_int
 from secagg.weighting import WEIGHT_SLOTS, protected_length
@@ -44,6 +45,10 @@ class PaillierConfig:
         (:func:`~secagg.masking.config.minimum_sum_size`, at least 3, so that even the key
         holder, who knows its own input, sees a sum of at least two others). A smaller
         value is refused: one client's update must never be decrypted on its own.
+    security: HONEST (default) or MALICIOUS: the key holder signs its key, clients sign
+        their uploads, and the key holder decrypts only a product it recomputed from at
+        least ``min_uploads`` signed uploads.
+    roster_digest: MALICIOUS only: the digest of the roster every party holds.
     allowed_key_bits: key sizes accepted; only tests pass anything but (2048, 3072).
 
     Raises ConfigurationError for inconsistent or unencodable fields and BitBudgetError
@@ -58,6 +63,8 @@ class PaillierConfig:
     key_bits: int = 2048
     exponent: ExponentMode = ExponentMode.HALF
     min_uploads: int | None = None
+    security: Security = Security.HONEST
+    roster_digest: bytes = b""
     allowed_key_bits: tuple[int, ...] = field(default=PRODUCTION_KEY_BITS, compare=False)
 
     def __post_init__(self) -> None:
@@ -98,11 +105,23 @@ class PaillierConfig:
         require_int("key_holder", self.key_holder, 0, MAX_ID)
         require_int("key_bits", self.key_bits, 1, 1 << 16)
         self.quantization.check_cohort(len(self.clients))
+        if not isinstance(self.security, Security):
+            raise ConfigurationError(f"security must be a Security, got {self.security!r}")
+        if self.malicious != (
+            isinstance(self.roster_digest, bytes) and len(self.roster_digest) == 32
+        ):
+            raise ConfigurationError(
+                "the malicious mode needs the roster's 32-byte digest (and only it takes one)"
+            )
         if self.key_holder == SERVER_ID or self.key_holder not in self.clients:
             raise ConfigurationError("the key holder must be one of the round's clients")
         if self.key_bits not in self.allowed_key_bits or self.key_bits % 16:
             raise ConfigurationError(f"key size {self.key_bits} not in {self.allowed_key_bits}")
         self.packing  # noqa: B018 - raises BitBudgetError now rather than later
+
+    @property
+    def malicious(self) -> bool:
+        return self.security is Security.MALICIOUS
 
     @property
     def minimum(self) -> int:
@@ -138,6 +157,8 @@ class PaillierConfig:
                 self.minimum,
             ),
             self.quantization.encode(),
+            struct.pack(">B", list(Security).index(self.security)),
+            self.roster_digest,
             struct.pack(">I", len(self.clients)),
             b"".join(struct.pack(">I", c) for c in self.clients),
         ]
