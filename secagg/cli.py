@@ -1,4 +1,5 @@
-"""Command line: ``secagg simulate`` runs one aggregation round on random vectors.
+"""Command line: ``secagg simulate`` runs one aggregation round on random vectors;
+``secagg attack`` runs a demonstration of a deviating server (docs/threat-model.md).
 
 The benchmark harness (sweeps, cost floors, baselines) is not part of the library: run
 it from the checkout with ``python -m benchmarks`` (see the README).
@@ -67,7 +68,43 @@ def _parser() -> argparse.ArgumentParser:
         help="one aggregation round on random vectors (secagg simulate --help)",
         add_help=False,
     )
+    sub.add_parser(
+        "attack",
+        help="a deviating server against the honest or malicious mode (secagg attack --help)",
+        add_help=False,
+    )
     return parser
+
+
+def attack_parser() -> argparse.ArgumentParser:
+    from secagg.attacks import Scenario
+
+    parser = argparse.ArgumentParser(
+        prog="secagg attack",
+        description="Run a deviating server against real clients; report whether it "
+        "recovered (or isolated) an individual input, and what stopped it.",
+    )
+    parser.add_argument("scenario", choices=[s.value for s in Scenario])
+    parser.add_argument("--security", choices=["honest", "malicious"], default="honest")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def _attack(argv: list[str]) -> int:
+    from secagg.attacks import run
+
+    args = attack_parser().parse_args(argv)
+    result = run(args.scenario, args.security)
+    if args.json:
+        out = result.as_dict()
+        del out["detail"]
+        print(json.dumps(out, sort_keys=True))
+    else:
+        verdict = "RECOVERED an individual input" if result.recovered else "did not recover"
+        why = f" (stopped by {result.stopped_by})" if result.stopped_by else ""
+        print(f"{result.scenario} against the {result.security} mode: {verdict}{why}")
+        print(f"  {result.detail}")
+    return 0
 
 
 def simulate(args: argparse.Namespace) -> dict[str, Any]:
@@ -108,6 +145,8 @@ def print_report(report: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``secagg`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["attack"]:
+        return _attack(argv[1:])
     if argv[:1] != ["simulate"]:
         if argv[:1] == ["bench"]:
             print(
