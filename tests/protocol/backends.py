@@ -13,6 +13,7 @@ from secagg.masking import Graph, MaskingClient, MaskingConfig, MaskingServer
 from secagg.paillier import PaillierClient, PaillierConfig, PaillierServer, PrivateKey
 from secagg.plain import PlainClient, PlainConfig, PlainServer
 from secagg.protocol import ClientParty, ServerParty
+from secagg.protocol.identity import Security, generate_cohort
 from secagg.quantize import QuantizationConfig
 
 from ..conftest import CountingEntropy
@@ -52,34 +53,65 @@ def entropies(config: Any) -> dict[int, CountingEntropy]:
     return {c: CountingEntropy(b"client-%d" % c) for c in cohort(config)}
 
 
-def masking(graph: Graph) -> Backend:
+MODEL = bytes(range(32))
+# One cohort of identities for the malicious-mode backends (generated once).
+ROSTER, IDENTITIES = generate_cohort(range(1, 17), CountingEntropy(b"identities"))
+
+
+def masking(graph: Graph, security: Security = Security.HONEST) -> Backend:
+    malicious = security is Security.MALICIOUS
+    who = {"roster": ROSTER} if malicious else {}
+
     def config(n: int) -> MaskingConfig:
-        return MaskingConfig.create(graph, n, DIM, QUANT, round_number=9)
+        extra = {"security": security, "max_corrupt": 1, "roster": ROSTER} if malicious else {}
+        return MaskingConfig.create(graph, n, DIM, QUANT, round_number=9, **extra)
+
+    def identity(c: int) -> dict[str, Any]:
+        return {"identity": IDENTITIES[c], **who} if malicious else {}
 
     return Backend(
-        name="secagg" if graph is Graph.COMPLETE else "secagg+",
+        name=("secagg" if graph is Graph.COMPLETE else "secagg+") + ("-malicious" * malicious),
         config=config,
-        server=MaskingServer,
-        client=lambda cfg, c, x, e: MaskingClient(cfg, c, x, entropy=e),
-        restore=lambda data, cfg, e: MaskingClient.restore(data, cfg, entropy=e),
+        server=lambda cfg: (
+            MaskingServer(cfg, model_digest=MODEL, **who) if malicious else MaskingServer(cfg)
+        ),
+        client=lambda cfg, c, x, e: MaskingClient(
+            cfg, c, x, entropy=e, **identity(c), **({"model_digest": MODEL} if malicious else {})
+        ),
+        restore=lambda data, cfg, e: MaskingClient.restore(
+            data, cfg, entropy=e, **(identity(_client_of(data)) if malicious else {})
+        ),
         minimum=lambda cfg: cfg.threshold + 1,
         secret_messages=(6,),  # UNMASKING_REQUEST
         before_upload=2,
     )
 
 
-def paillier(key: PrivateKey) -> Backend:
+def _client_of(saved: bytes) -> int:
+    """The client id in a saved state's header (bytes 37..41)."""
+    return int.from_bytes(saved[37:41], "big")
+
+
+def paillier(key: PrivateKey, security: Security = Security.HONEST) -> Backend:
+    malicious = security is Security.MALICIOUS
+
     def config(n: int) -> PaillierConfig:
-        return PaillierConfig(9, DIM, QUANT, tuple(range(1, n + 1)))
+        extra = {"security": security, "roster_digest": ROSTER.digest} if malicious else {}
+        return PaillierConfig(9, DIM, QUANT, tuple(range(1, n + 1)), **extra)
+
+    def identity(c: int) -> dict[str, Any]:
+        return {"identity": IDENTITIES[c], "roster": ROSTER} if malicious else {}
 
     return Backend(
-        name="paillier",
+        name="paillier" + ("-malicious" * malicious),
         config=config,
-        server=PaillierServer,
+        server=lambda cfg: PaillierServer(cfg, roster=ROSTER) if malicious else PaillierServer(cfg),
         client=lambda cfg, c, x, e: PaillierClient(
-            cfg, c, x, key=key if c == cfg.key_holder else None, entropy=e
+            cfg, c, x, key=key if c == cfg.key_holder else None, entropy=e, **identity(c)
         ),
-        restore=lambda data, cfg, e: PaillierClient.restore(data, cfg, entropy=e),
+        restore=lambda data, cfg, e: PaillierClient.restore(
+            data, cfg, entropy=e, **identity(_client_of(data))
+        ),
         minimum=lambda cfg: cfg.minimum,
         secret_messages=(18,),  # PAILLIER_DECRYPTION_REQUEST
         before_upload=0,

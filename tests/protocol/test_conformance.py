@@ -29,6 +29,7 @@ from secagg.errors import (
 from secagg.masking import Graph
 from secagg.paillier import PrivateKey
 from secagg.protocol import ClientParty, RestoreGuard
+from secagg.protocol.identity import Security
 from secagg.result import DropStage
 
 from . import backends
@@ -214,3 +215,21 @@ class TestPaillier(Conformance):
     @property  # type: ignore[override]
     def backend(self) -> Backend:
         return backends.paillier(_paillier_key())
+
+
+# The same properties hold in the malicious-server mode (identities, signatures, the
+# consistency round): dropouts at every stage, aborts, refusals, save and restore.
+
+
+class TestSecAggMalicious(Conformance):
+    backend = backends.masking(Graph.COMPLETE, Security.MALICIOUS)
+
+
+class TestSecAggPlusMalicious(Conformance):
+    backend = backends.masking(Graph.HARARY, Security.MALICIOUS)
+
+
+class TestPaillierMalicious(Conformance):
+    @property  # type: ignore[override]
+    def backend(self) -> Backend:
+        return backends.paillier(_paillier_key(), Security.MALICIOUS)
