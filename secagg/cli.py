@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from secagg.errors import SecAggError
+from secagg.protocol.identity import Security
 from secagg.result import Backend, DropStage
 from secagg.scenario import Scenario, report, run_scenario
 
@@ -39,6 +40,12 @@ def scenario_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=int, default=None)
     parser.add_argument("--key-bits", type=int, default=2048, help="Paillier modulus bits")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random test vectors")
+    parser.add_argument(
+        "--security",
+        choices=["honest", "malicious"],
+        default="honest",
+        help="the server's trust model (malicious: signed keys, consistency round, model binding)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -57,6 +64,7 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         threshold=args.threshold,
         key_bits=args.key_bits,
         seed=args.seed,
+        security=Security(args.security),
     )
 
 

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from secagg.errors import ConfigurationError
-from secagg.masking.config import neighbours_for_dropout
+from secagg.masking.config import default_max_corrupt, neighbours_for_dropout
+from secagg.protocol.identity import Security
+from secagg.protocol.observer import Work
 from secagg.quantize import QuantizationConfig
 from secagg.result import Backend, DropStage, RoundMetrics
 from secagg.simulation import SimulatedRound, round_metrics, simulate_round
@@ -41,9 +43,14 @@ class Scenario:
     threshold: int | None = None
     key_bits: int = 2048
     seed: int = 0
+    security: Security = Security.HONEST
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backend", Backend.parse(self.backend))
+        try:
+            object.__setattr__(self, "security", Security(self.security))
+        except ValueError:
+            raise ConfigurationError(f"unknown security mode {self.security!r}") from None
         require_int("clients", self.clients, 1, 2**32 - 2)
         require_int("dim", self.dim, 1, 2**32 - 2)
         require_int("seed", self.seed, 0, 2**63)
@@ -98,7 +105,10 @@ def run_scenario(scenario: Scenario) -> ScenarioRun:
     neighbours = scenario.neighbours
     if neighbours is None and scenario.backend is Backend.SECAGG_PLUS and scenario.clients >= 3:
         # A degree that survives the scenario's dropout rate (at least the default).
-        neighbours = neighbours_for_dropout(scenario.clients, scenario.dropout)
+        corrupt = (
+            default_max_corrupt(scenario.clients) if scenario.security is Security.MALICIOUS else 0
+        )
+        neighbours = neighbours_for_dropout(scenario.clients, scenario.dropout, max_corrupt=corrupt)
     ledger = CpuLedger()
     protected = {}
     for pos, x in enumerate(xs):
@@ -114,6 +124,7 @@ def run_scenario(scenario: Scenario) -> ScenarioRun:
         threshold=scenario.threshold,
         key_bits=scenario.key_bits,
         workers=2,
+        security=scenario.security,
         ledger=ledger,
     )
     metrics = round_metrics(scenario.backend, run, scenario.dim, quant)
@@ -147,6 +158,8 @@ def report(result: ScenarioRun) -> dict[str, Any]:
         refused=run.refused,
         dropout=s.dropout,
         dropout_stage=s.dropout_stage.value if s.dropout_stage else "random",
+        security=s.security.value,
+        signature_checks=run.work.total[Work.SIGNATURE_CHECKS],
     )
     return out
 

@@ -65,3 +65,15 @@ def test_bad_settings_are_one_line_errors(capsys, flags) -> None:
     assert main(["simulate", "--dim", "10", *flags]) == 2
     err = capsys.readouterr().err
     assert err.startswith("secagg: ") and "Traceback" not in err
+
+
+def test_simulate_malicious_json(capsys) -> None:
+    args = ["simulate", "--protocol", "secagg+", "--clients", "60", "--dim", "50",
+            "--dropout", "0.1", "--dropout-stage", "upload", "--security", "malicious", "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["exact"] is True and report["security"] == "malicious"
+    assert report["survivors"] == 54
+    # every key list and every consistency set is checked against signatures
+    assert report["signature_checks"] >= 54 * report["neighbours"]
+    assert "consistency" in report["stage_cpu_s"]

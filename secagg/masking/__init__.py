@@ -14,8 +14,11 @@ from secagg.masking.client import ClientStage, MaskingClient
 from secagg.masking.config import (
     Graph,
     MaskingConfig,
+    corrupt_neighbours,
+    default_max_corrupt,
     default_neighbours,
     default_threshold,
+    malicious_threshold,
     minimum_sum_size,
     neighbours_for_dropout,
 )
@@ -54,8 +57,11 @@ __all__ = [
     "ShareKeys",
     "UnmaskingRequest",
     "UnmaskingResponse",
+    "corrupt_neighbours",
+    "default_max_corrupt",
     "default_neighbours",
     "default_threshold",
+    "malicious_threshold",
     "minimum_sum_size",
     "neighbours_for_dropout",
     "run_masking_round",

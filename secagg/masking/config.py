@@ -41,31 +41,42 @@ def default_threshold(neighbours: int) -> int:
     return neighbours // 2 + 1
 
 
-def neighbours_for_dropout(num_clients: int, dropout: float, failure: float = 1e-3) -> int:
+def neighbours_for_dropout(
+    num_clients: int, dropout: float, failure: float = 1e-3, *, max_corrupt: int = 0
+) -> int:
     """The smallest even SecAgg+ degree (at least the default) that survives ``dropout``.
 
     Models round(dropout * n) clients vanishing, chosen uniformly at random and
     independently of the graph: a client's live neighbours are then hypergeometric. The
-    degree returned makes the union bound over the n clients of "fewer than t = k/2 + 1
-    live neighbours" at most ``failure``, or is n - 1 (the complete graph) when no
-    smaller degree does. Raises ConfigurationError for a dropout outside [0, 1).
+    degree returned makes the union bound over the n clients of "fewer than t live
+    neighbours" at most ``failure``, or is n - 1 (the complete graph) when no smaller
+    degree does. t is the threshold :meth:`MaskingConfig.create` picks: a majority of
+    the neighbourhood, or with ``max_corrupt`` > 0 (the malicious mode)
+    :func:`malicious_threshold` for that many colluding clients. Raises
+    ConfigurationError for a dropout outside [0, 1) or a negative ``max_corrupt``.
     """
     if not 0.0 <= dropout < 1.0:
         raise ConfigurationError(f"dropout must be in [0, 1), got {dropout}")
     n = num_clients
+    require_int("max_corrupt", max_corrupt, 0, max(n - 1, 0))
     gone = round(dropout * n)
     others = n - 1
     k = default_neighbours(n)
     while k < others:
-        t = default_threshold(k)
+        t = malicious_threshold(k, corrupt_neighbours(Graph.HARARY, n, k, max_corrupt))
         # P[X > k - t] for X ~ Hypergeometric(others, gone, k): X dropped neighbours.
         tail = sum(
             math.comb(gone, x) * math.comb(others - gone, k - x) for x in range(k - t + 1, k + 1)
         ) / math.comb(others, k)
-        if n * tail <= failure:
+        if t <= k and n * tail <= failure:
             return k
         k += 2
     return others
+
+
+def default_max_corrupt(num_clients: int) -> int:
+    """The malicious mode's default collusion assumption: 5% of the cohort (n // 20)."""
+    return num_clients // 20
 
 
 def corrupt_neighbours(
@@ -228,7 +239,7 @@ class MaskingConfig:
             return cls(n, dim, quantization, kind, neighbours, threshold, round_number)
         if not isinstance(roster, Verifier):
             raise ConfigurationError("the malicious mode needs the cohort's roster")
-        corrupt = n // 20 if max_corrupt is None else max_corrupt
+        corrupt = default_max_corrupt(n) if max_corrupt is None else max_corrupt
         if threshold is None:
             c = corrupt_neighbours(kind, n, degree, require_int("max_corrupt", corrupt, 0, n - 1))
             threshold = malicious_threshold(degree, c)

@@ -62,11 +62,11 @@ def test_secagg_plus_uses_a_sparse_regular_graph(make_round) -> None:
     assert np.array_equal(outcome.aggregate, r.expected_sum(r.clients))
 
 
-def _hypergeometric_failure(n: int, gone: int, k: int) -> float:
-    """Union bound over clients of P[fewer than k/2 + 1 of k neighbours live]."""
+def _hypergeometric_failure(n: int, gone: int, k: int, t: int | None = None) -> float:
+    """Union bound over clients of P[fewer than t (default k/2 + 1) of k neighbours live]."""
     from math import comb
 
-    t = k // 2 + 1
+    t = k // 2 + 1 if t is None else t
     others = n - 1
     tail = sum(comb(gone, x) * comb(others - gone, k - x) for x in range(k - t + 1, k + 1))
     return n * tail / comb(others, k)
@@ -85,6 +85,35 @@ def test_neighbours_for_dropout_is_the_smallest_degree_within_the_bound(n, dropo
         assert _hypergeometric_failure(n, gone, k) <= 1e-3
     if k - 2 >= default_neighbours(n):
         assert _hypergeometric_failure(n, gone, k - 2) > 1e-3
+
+
+@pytest.mark.parametrize("n", [50, 200, 1000])
+def test_the_malicious_degree_survives_dropout_with_its_higher_threshold(n) -> None:
+    from secagg.masking import corrupt_neighbours, malicious_threshold, neighbours_for_dropout
+
+    corrupt = n // 20
+
+    def threshold(k: int) -> int:
+        return malicious_threshold(k, corrupt_neighbours(Graph.HARARY, n, k, corrupt))
+
+    k = neighbours_for_dropout(n, 0.1, max_corrupt=corrupt)
+    gone = round(0.1 * n)
+    assert k > neighbours_for_dropout(n, 0.1)  # the higher threshold needs more neighbours
+    if k < n - 1:
+        assert threshold(k) <= k
+        assert _hypergeometric_failure(n, gone, k, threshold(k)) <= 1e-3
+    smaller = k - 2
+    if smaller >= default_neighbours(n):
+        t = threshold(smaller)
+        assert t > smaller or _hypergeometric_failure(n, gone, smaller, t) > 1e-3
+
+
+def test_neighbours_for_dropout_refuses_a_negative_collusion_bound() -> None:
+    from secagg.errors import ConfigurationError
+    from secagg.masking import neighbours_for_dropout
+
+    with pytest.raises(ConfigurationError):
+        neighbours_for_dropout(50, 0.1, max_corrupt=-1)
 
 
 @settings(max_examples=5, deadline=None)
