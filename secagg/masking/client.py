@@ -72,8 +72,8 @@ from secagg.primitives.keyagreement import (
     PUBLIC_KEY_BYTES,
     KeyPair,
     Label,
-    check_public_key,
     derive_key,
+    refused_public_key,
 )
 from secagg.primitives.prg import mask_dtype
 from secagg.primitives.shamir import ELEMENT_BYTES, PRIME, split
@@ -657,15 +657,14 @@ def check_key_list(keys: Mapping[int, tuple[bytes, bytes]]) -> None:
     """Every advertised key is a usable X25519 key, and no key appears twice.
 
     Keys are compared as X25519 keys (bit 255 ignored, non-canonical encodings reduced),
-    not as bytes. Raises WeakKeyError.
+    not as bytes (:func:`~secagg.primitives.keyagreement.check_public_keys`). Raises
+    WeakKeyError naming the client whose key is refused.
     """
-    seen: set[int] = set()
-    for cid in sorted(keys):
-        for key in keys[cid]:
-            value = check_public_key(key)
-            if value in seen:
-                raise WeakKeyError(f"a public key of client {cid} repeats another key in the list")
-            seen.add(value)
+    owners = sorted(keys)
+    refused = refused_public_key([key for cid in owners for key in keys[cid]])
+    if refused is not None:
+        position, reason = refused
+        raise WeakKeyError(f"a public key of client {owners[position // 2]} {reason}")
 
 
 # --- the saved body of each stage record ---------------------------------------------

@@ -8,6 +8,7 @@ before anything is used; anything irregular raises :class:`DecodeError`.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from typing import ClassVar
@@ -46,9 +47,10 @@ def _check_id_list(
     ids: tuple[int, ...], config: MaskingConfig, what: str, sender: int | None
 ) -> None:
     """Every id a client of this round, strictly increasing (so no duplicates)."""
-    for cid in ids:
-        _check_client(cid, config, what, sender)
     check_ids(ids, sender)
+    # Strictly increasing: the ends bound every id.
+    for cid in ids[:1] + ids[-1:]:
+        _check_client(cid, config, what, sender)
 
 
 def _from_client(r: Reader, config: MaskingConfig) -> Header:
@@ -161,22 +163,11 @@ class KeyBroadcast:
 
     def encode(self) -> bytes:
         header = Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient)
-        w = Writer(header)
-        check_ids(tuple(cid for cid, _, _ in self.keys), encoding=True)
-        # struct would silently pad or cut a key of the wrong length
-        if {len(key) for entry in self.keys for key in entry[1:]} - {PUBLIC_KEY_BYTES}:
-            raise EncodeError("public key has the wrong length")
-        if not self.attestations:
-            w.records(_KEY_ENTRY, self.keys)
-            return w.getvalue()
-        if len(self.attestations) != len(self.keys) or any(
-            (len(m), len(sig)) != (MODEL_DIGEST_BYTES, SIGNATURE_BYTES)
-            for m, sig in self.attestations
-        ):
-            raise EncodeError("one 32-byte model digest and 64-byte signature per key")
-        entries = [(*k, *a) for k, a in zip(self.keys, self.attestations, strict=True)]
-        w.records(_SIGNED_KEY_ENTRY, entries)
-        return w.getvalue()
+        try:
+            body = _key_entries(self.keys, self.attestations)
+        except TypeError as exc:  # unhashable: not tuples of ints and bytes
+            raise EncodeError("the key list must be tuples of (id, key, key)") from exc
+        return header.encode() + body
 
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> KeyBroadcast:
@@ -189,6 +180,27 @@ class KeyBroadcast:
         keys = tuple((e[0], e[1], e[2]) for e in entries)
         attestations = tuple((e[3], e[4]) for e in entries) if config.malicious else ()
         return cls(h.session_id, h.round, h.recipient, keys, attestations)
+
+
+@functools.lru_cache(maxsize=2)
+def _key_entries(
+    keys: tuple[tuple[int, bytes, bytes], ...], attestations: tuple[tuple[bytes, bytes], ...]
+) -> bytes:
+    """The body of a KeyBroadcast. Cached: the server sends the same list to all n
+    clients, and encoding it n times would cost O(n^2)."""
+    w = FieldWriter()
+    check_ids(tuple(cid for cid, _, _ in keys), encoding=True)
+    # struct would silently pad or cut a key of the wrong length
+    if {len(key) for entry in keys for key in entry[1:]} - {PUBLIC_KEY_BYTES}:
+        raise EncodeError("public key has the wrong length")
+    if not attestations:
+        return w.records(_KEY_ENTRY, keys).getvalue()
+    if len(attestations) != len(keys) or any(
+        (len(m), len(sig)) != (MODEL_DIGEST_BYTES, SIGNATURE_BYTES) for m, sig in attestations
+    ):
+        raise EncodeError("one 32-byte model digest and 64-byte signature per key")
+    entries = [(*k, *a) for k, a in zip(keys, attestations, strict=True)]
+    return w.records(_SIGNED_KEY_ENTRY, entries).getvalue()
 
 
 def _write_sealed(w: FieldWriter, items: tuple[tuple[int, bytes], ...]) -> None:

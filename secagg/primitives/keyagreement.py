@@ -8,14 +8,17 @@ also a mask seed) and the session id (so keys never repeat across rounds).
 That holds only for a peer key of large order. :func:`check_public_key` refuses every
 small-order key (whatever its encoding), whose shared secret takes one of a few values
 known to everyone; :func:`same_key` compares keys as X25519 reads them, so a copy of
-another client's key cannot hide behind a different encoding.
+another client's key cannot hide behind a different encoding; :func:`check_public_keys`
+does both for a whole key list at once.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -143,6 +146,56 @@ def same_key(a: bytes, b: bytes) -> bool:
     bytes. Public keys are public: the comparison need not be constant-time.
     """
     return _canonical_u(a) == _canonical_u(b)
+
+
+def _canonical_rows(keys: Sequence[bytes]) -> np.ndarray:
+    """The keys' canonical u-coordinates as little-endian rows of 32 bytes."""
+    if set(map(type, keys)) - {bytes} or set(map(len, keys)) - {PUBLIC_KEY_BYTES}:
+        raise WeakKeyError("an X25519 public key is 32 bytes")
+    rows = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), PUBLIC_KEY_BYTES)
+    rows = rows.copy()
+    rows[:, -1] &= 0x7F  # bit 255 is ignored
+    # u >= p happens only for 2^255 - 19 <= u < 2^255: top bytes 0x7f ff .. ff, low >= 0xed.
+    wrapped = (rows[:, -1] == 0x7F) & (rows[:, 1:-1] == 0xFF).all(axis=1) & (rows[:, 0] >= 0xED)
+    for i in np.flatnonzero(wrapped):
+        u = int.from_bytes(rows[i].tobytes(), "little") - CURVE25519_P
+        rows[i] = np.frombuffer(u.to_bytes(PUBLIC_KEY_BYTES, "little"), dtype=np.uint8)
+    return rows
+
+
+_LOW_ORDER_ROWS = np.array(
+    [list(u.to_bytes(PUBLIC_KEY_BYTES, "little")) for u in sorted(LOW_ORDER_U)], dtype=np.uint8
+)
+
+
+def refused_public_key(keys: Sequence[bytes]) -> tuple[int, str] | None:
+    """The position of the first key of a list :func:`check_public_keys` refuses, and
+    why; None if it refuses none. Raises WeakKeyError for a key that is not 32 bytes."""
+    if not keys:
+        return None
+    rows = _canonical_rows(keys)
+    weak = (rows[:, None, :] == _LOW_ORDER_ROWS[None, :, :]).all(axis=2).any(axis=1)
+    if weak.any():
+        return int(np.argmax(weak)), "is a small-order point: the shared secret is public"
+    values = rows.view(np.dtype((np.void, PUBLIC_KEY_BYTES))).ravel()
+    order = np.argsort(values, kind="stable")
+    repeats = np.flatnonzero(values[order][1:] == values[order][:-1])
+    if repeats.size:
+        return min(int(order[j + 1]) for j in repeats), "repeats an earlier key"
+    return None
+
+
+def check_public_keys(keys: Sequence[bytes]) -> None:
+    """:func:`check_public_key` for every key of a list, and no two the same X25519 key.
+
+    Vectorized (a client checks a key list of the whole cohort every round). Raises
+    WeakKeyError naming the position of the first low-order key, or of the later of
+    two equal keys (compared by canonical u-coordinate, as :func:`same_key` does).
+    """
+    refused = refused_public_key(keys)
+    if refused is not None:
+        position, reason = refused
+        raise WeakKeyError(f"key {position} of the list {reason}")
 
 
 def hkdf_sha256(ikm: bytes, *, salt: bytes | None, info: bytes, length: int) -> bytes:

@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from secagg.errors import KeyAgreementError, WeakKeyError
@@ -12,7 +14,9 @@ from secagg.primitives.keyagreement import (
     Label,
     agree,
     check_public_key,
+    check_public_keys,
     derive_key,
+    refused_public_key,
     same_key,
 )
 
@@ -157,3 +161,62 @@ def test_distinct_keys_are_not_the_same(entropy) -> None:
     a, b = KeyPair.generate(entropy), KeyPair.generate(entropy)
     assert not same_key(a.public, b.public)
     assert same_key(a.public, bytes(a.public))
+
+
+# --- whole key lists ------------------------------------------------------------------
+
+
+def _reference(keys: list[bytes]) -> tuple[int, str] | None:
+    """The scalar rule, key by key: the first weak key, else the first repeat."""
+    for i, key in enumerate(keys):
+        try:
+            check_public_key(key)
+        except WeakKeyError:
+            return i, "weak"
+    seen: set[int] = set()
+    for i, key in enumerate(keys):
+        u = check_public_key(key)
+        if u in seen:
+            return i, "repeat"
+        seen.add(u)
+    return None
+
+
+# Keys near the special values, so that weak keys, wrapped encodings (u >= p) and
+# repeats in another encoding all turn up often.
+_SPECIAL = [*LISTED, 2, 9, P25519 - 2, P25519 + 1, P25519 + 18, 2**255 - 1, 2**254]
+_KEY = st.one_of(
+    st.sampled_from(_SPECIAL),
+    st.integers(0, 2**255 - 1),
+).flatmap(lambda u: st.sampled_from([_encode(u), _encode(u | 1 << 255)]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_KEY, max_size=12))
+def test_the_list_check_agrees_with_the_key_by_key_rule(keys: list[bytes]) -> None:
+    expected = _reference(keys)
+    found = refused_public_key(keys)
+    assert (found is None) == (expected is None)
+    if expected is not None and found is not None:
+        assert found[0] == expected[0]
+        assert ("small-order" in found[1]) == (expected[1] == "weak")
+        with pytest.raises(WeakKeyError, match=f"key {expected[0]} "):
+            check_public_keys(keys)
+    else:
+        check_public_keys(keys)
+
+
+def test_the_list_check_sees_copies_in_another_encoding(entropy) -> None:
+    keys = [KeyPair.generate(entropy).public for _ in range(200)]
+    check_public_keys(keys)
+    assert refused_public_key([*keys, keys[17][:31] + bytes([keys[17][31] | 0x80])]) == (
+        200,
+        "repeats an earlier key",
+    )
+    assert refused_public_key([_encode(5 + P25519), *keys, _encode(5)])[0] == 201
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x09" * 31, b"\x09" * 33, bytearray(32), "x" * 32])
+def test_the_list_check_refuses_keys_that_are_not_32_bytes(bad) -> None:
+    with pytest.raises(WeakKeyError):
+        check_public_keys([bytes(range(32)), bad])
