@@ -2,6 +2,7 @@
 
     python -m benchmarks sweep [--quick] [--reps N] [--protocols ...]   # the sweeps
     python -m benchmarks round [secagg simulate's flags]               # one round + floor
+    python -m benchmarks malicious [--reps N] [--quick]                # malicious vs honest
 
 ``round`` is ``secagg simulate`` with the cost floor measured in the same process and
 ``ratio_to_floor`` in its report.
@@ -13,7 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-USAGE = "usage: python -m benchmarks {sweep,round} [options]   (--help after either)"
+USAGE = "usage: python -m benchmarks {sweep,round,malicious} [options]   (--help after any)"
 
 
 def _round(argv: list[str]) -> int:
@@ -42,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return sweep(args[1:])
     if args[:1] == ["round"]:
         return _round(args[1:])
+    if args[:1] == ["malicious"]:
+        from benchmarks.malicious import main as malicious
+
+        return malicious(args[1:])
     print(USAGE, file=sys.stderr)
     return 2
 

@@ -46,6 +46,12 @@ def scenario_parser(prog: str) -> argparse.ArgumentParser:
         default="honest",
         help="the server's trust model (malicious: signed keys, consistency round, model binding)",
     )
+    parser.add_argument(
+        "--max-corrupt",
+        type=int,
+        default=None,
+        help="malicious mode: clients that may collude with the server (default n // 20)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -65,6 +71,7 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         key_bits=args.key_bits,
         seed=args.seed,
         security=Security(args.security),
+        max_corrupt=args.max_corrupt,
     )
 
 
@@ -94,6 +101,12 @@ def attack_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("scenario", choices=[s.value for s in Scenario])
     parser.add_argument("--security", choices=["honest", "malicious"], default="honest")
+    parser.add_argument(
+        "--max-corrupt",
+        type=int,
+        default=None,
+        help="malicious mode: clients that may collude with the server (default n // 20)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

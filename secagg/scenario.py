@@ -30,7 +30,9 @@ from secagg.weighting import decode_weighted, encode_weighted
 class Scenario:
     """One round to run. ``dropout`` is the fraction of clients that vanish, at
     ``dropout_stage`` or, when None, at a random stage each; ``bits`` is the
-    quantization b; ``key_bits`` the Paillier modulus size. Raises ConfigurationError."""
+    quantization b; ``key_bits`` the Paillier modulus size; ``max_corrupt`` (malicious
+    mode only) how many clients may collude with the server, default n // 20. Raises
+    ConfigurationError."""
 
     backend: Backend
     clients: int = 50
@@ -44,6 +46,7 @@ class Scenario:
     key_bits: int = 2048
     seed: int = 0
     security: Security = Security.HONEST
+    max_corrupt: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backend", Backend.parse(self.backend))
@@ -52,10 +55,21 @@ class Scenario:
         except ValueError:
             raise ConfigurationError(f"unknown security mode {self.security!r}") from None
         require_int("clients", self.clients, 1, 2**32 - 2)
+        if self.max_corrupt is not None:
+            if self.security is not Security.MALICIOUS:
+                raise ConfigurationError("max_corrupt applies to the malicious mode")
+            require_int("max_corrupt", self.max_corrupt, 0, max(self.clients - 1, 0))
         require_int("dim", self.dim, 1, 2**32 - 2)
         require_int("seed", self.seed, 0, 2**63)
         if not 0.0 <= require_real("dropout", self.dropout) < 1.0:
             raise ConfigurationError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def corrupt(self) -> int:
+        """The colluding clients the round withstands (0 in the honest mode)."""
+        if self.security is not Security.MALICIOUS:
+            return 0
+        return default_max_corrupt(self.clients) if self.max_corrupt is None else self.max_corrupt
 
     @property
     def quantization(self) -> QuantizationConfig:
@@ -105,10 +119,9 @@ def run_scenario(scenario: Scenario) -> ScenarioRun:
     neighbours = scenario.neighbours
     if neighbours is None and scenario.backend is Backend.SECAGG_PLUS and scenario.clients >= 3:
         # A degree that survives the scenario's dropout rate (at least the default).
-        corrupt = (
-            default_max_corrupt(scenario.clients) if scenario.security is Security.MALICIOUS else 0
+        neighbours = neighbours_for_dropout(
+            scenario.clients, scenario.dropout, max_corrupt=scenario.corrupt
         )
-        neighbours = neighbours_for_dropout(scenario.clients, scenario.dropout, max_corrupt=corrupt)
     ledger = CpuLedger()
     protected = {}
     for pos, x in enumerate(xs):
@@ -125,6 +138,7 @@ def run_scenario(scenario: Scenario) -> ScenarioRun:
         key_bits=scenario.key_bits,
         workers=2,
         security=scenario.security,
+        max_corrupt=scenario.corrupt if scenario.security is Security.MALICIOUS else None,
         ledger=ledger,
     )
     metrics = round_metrics(scenario.backend, run, scenario.dim, quant)
@@ -159,6 +173,7 @@ def report(result: ScenarioRun) -> dict[str, Any]:
         dropout=s.dropout,
         dropout_stage=s.dropout_stage.value if s.dropout_stage else "random",
         security=s.security.value,
+        max_corrupt=s.corrupt,
         signature_checks=run.work.total[Work.SIGNATURE_CHECKS],
     )
     return out

@@ -77,3 +77,18 @@ def test_simulate_malicious_json(capsys) -> None:
     # every key list and every consistency set is checked against signatures
     assert report["signature_checks"] >= 54 * report["neighbours"]
     assert "consistency" in report["stage_cpu_s"]
+
+
+def test_max_corrupt_sets_the_collusion_bound(capsys) -> None:
+    base = ["simulate", "--clients", "60", "--dim", "20", "--dropout", "0", "--json",
+            "--security", "malicious"]
+    assert main([*base, "--max-corrupt", "0"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert main([*base, "--max-corrupt", "9"]) == 0
+    colluding = json.loads(capsys.readouterr().out)
+    assert (alone["max_corrupt"], colluding["max_corrupt"]) == (0, 9)
+    assert alone["threshold"] == alone["neighbours"] // 2 + 1
+    assert 2 * colluding["threshold"] > colluding["neighbours"] + 1
+    assert colluding["threshold"] > alone["threshold"]
+    # honest mode has no collusion bound to set
+    assert main(["simulate", "--dim", "10", "--max-corrupt", "2"]) == 2
