@@ -33,6 +33,7 @@ __all__ = ["ReportError", "fmt", "main", "meta_path", "read_table", "render"]
 DASH = "\u2013"  # en dash: an empty cell, "does not apply" or not measured
 TIMES = "\u00d7"  # multiplication sign, after a factor
 EXTRAPOLATED_MARK = "\u2020"  # dagger
+MICRO = "\u00b5"
 
 MASKING_FLOOR = "generating the same mask keystream bytes + the same vector additions"
 FLOOR_DESCRIPTIONS = {
@@ -50,6 +51,7 @@ FLOOR_DESCRIPTIONS = {
 }
 
 # The scale points of the issue: (protocol, clients, dim).
+MALICIOUS_JSON = "malicious.json"  # beside the CSV: python -m benchmarks malicious
 SCALE_POINTS = (("secagg+", 1000, 100_000), ("secagg", 100, 100_000))
 FLOWER_CLIENTS = 50
 
@@ -342,6 +344,109 @@ def _scale_section(points: Sequence[Point]) -> list[str]:
     return out
 
 
+def read_malicious(path: Path) -> dict[str, Any] | None:
+    """The JSON of ``python -m benchmarks malicious``, or None when absent. Raises
+    ReportError when it is not the JSON that command writes."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for point in data["points"]:
+            for variant in point["variants"].values():
+                for key in ("total_cpu_s", "ratio", "ratio_min", "ratio_max", "neighbours"):
+                    float(variant[key])
+        float(data["primitives"]["ed25519_verify_us"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ReportError(
+            f"{path}: not the output of python -m benchmarks malicious ({exc})"
+        ) from exc
+    result: dict[str, Any] = data
+    return result
+
+
+def _malicious_section(data: Mapping[str, Any] | None, shown: str) -> list[str]:
+    out = ["### The malicious-server mode against the honest mode", ""]
+    if data is None:
+        return [*out, f"Not in this run (`python -m benchmarks malicious` writes {shown}).", ""]
+    verify_us = float(data["primitives"]["ed25519_verify_us"])
+    out += [
+        f"From `{data['command']}` ({data['reps']} repetitions, commit "
+        f"`{data['git_commit']}`), SecAgg+ with dropout at a random stage per client. "
+        "Each repetition runs the three modes back to back in fresh processes with the "
+        "same inputs; the ratio is total CPU (all parties, quantization included) over "
+        "the honest run of the same repetition, median (range) over repetitions. "
+        "`colluding` is the number of clients the threshold withstands on the server's "
+        "side; `server alone` runs the malicious protocol with none.",
+        "",
+    ]
+    headers = [
+        "clients",
+        "dim",
+        "mode",
+        "neighbours k",
+        "threshold t",
+        "colluding",
+        "signature checks",
+        "total CPU s",
+        "ratio to honest",
+        "target",
+    ]
+    rows = []
+    verdicts = []
+    for point in data["points"]:
+        for name, v in point["variants"].items():
+            malicious = name != "honest"
+            rows.append(
+                [
+                    fmt_int(point["clients"]),
+                    fmt_int(point["dim"]),
+                    name.replace("malicious-server-alone", "malicious, server alone"),
+                    fmt_int(v["neighbours"]),
+                    fmt_int(v["threshold"]),
+                    fmt_int(v["max_corrupt"]),
+                    fmt_int(round(v["signature_checks"])),
+                    fmt(v["total_cpu_s"]),
+                    f"{fmt(v['ratio'])} ({fmt(v['ratio_min'])}{DASH}{fmt(v['ratio_max'])})"
+                    if malicious
+                    else "1",
+                    f"\u2264 {fmt(point['target'])}" if name == "malicious" else DASH,
+                ]
+            )
+        m, h = point["variants"]["malicious"], point["variants"]["honest"]
+        added = m["total_cpu_s"] - h["total_cpu_s"]
+        signatures = m["signature_checks"] * verify_us * 1e-6
+        met = "met" if m["ratio"] <= point["target"] else "**not met**"
+        verdicts.append(
+            f"{point['clients']:,} {TIMES} {point['dim']:,}: target {fmt(point['target'])}"
+            f"{TIMES} {met} (median {fmt(m['ratio'])}{TIMES}). The mode adds "
+            f"{fmt(added)} s; its {fmt_int(round(m['signature_checks']))} Ed25519 "
+            f"verifications account for about {fmt(signatures)} s of it "
+            f"({fmt(100 * signatures / h['total_cpu_s'], 2)}% of the honest round's CPU on "
+            "their own); the rest is "
+            "signing, the consistency round"
+            + (
+                f" and the larger graph (k = {m['neighbours']} instead of "
+                f"{h['neighbours']}) that a threshold of 2t > k + colluding neighbours "
+                "needs to survive the dropout."
+                if m["neighbours"] != h["neighbours"]
+                else "."
+            )
+        )
+    out += [*_table(headers, rows, "rrl" + "r" * 7), ""]
+    out += [
+        f"One Ed25519 verification costs {fmt(verify_us)} {MICRO}s on this machine "
+        f"(signing {fmt(data['primitives']['ed25519_sign_us'])} {MICRO}s, one X25519 "
+        f"agreement {fmt(data['primitives']['x25519_us'])} {MICRO}s), measured in the "
+        "same run. Each client verifies the k signatures on its neighbours' keys and "
+        "at least t signatures on the survivor set: that is the protocol's floor, not "
+        "an implementation cost.",
+        "",
+        *[f"- {line}" for line in verdicts],
+        "",
+    ]
+    return out
+
+
 FULL_HEADERS = (
     "protocol",
     "method",
@@ -484,6 +589,10 @@ def render(
         *_paillier_section(points),
         *_floor_section(points),
         *_scale_section(points),
+        *_malicious_section(
+            read_malicious(csv_path.parent / MALICIOUS_JSON),
+            _shown(csv_path.parent / MALICIOUS_JSON),
+        ),
         "## All points (medians over repetitions)",
         "",
         *_table(FULL_HEADERS, (full_row(p) for p in points), "ll" + "r" * 6 + "l" + "r" * 9),

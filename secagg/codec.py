@@ -17,7 +17,7 @@ exactly one encoding and decoding never trusts a length it has not checked.
 from __future__ import annotations
 
 import enum
-import itertools
+import operator
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -256,7 +256,7 @@ def check_ids(
     problem = None
     if SERVER_ID in values:
         problem = "client id 0 is reserved for the server"
-    elif any(b <= a for a, b in itertools.pairwise(values)):
+    elif not all(map(operator.lt, values, values[1:])):
         problem = "client ids must be strictly increasing"
     elif values and values[-1] > MAX_ID:
         problem = "client id outside u32"

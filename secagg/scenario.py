@@ -56,8 +56,8 @@ class Scenario:
             raise ConfigurationError(f"unknown security mode {self.security!r}") from None
         require_int("clients", self.clients, 1, 2**32 - 2)
         if self.max_corrupt is not None:
-            if self.security is not Security.MALICIOUS:
-                raise ConfigurationError("max_corrupt applies to the malicious mode")
+            if self.security is not Security.MALICIOUS or not self.backend.masking:
+                raise ConfigurationError("max_corrupt applies to malicious masking rounds only")
             require_int("max_corrupt", self.max_corrupt, 0, max(self.clients - 1, 0))
         require_int("dim", self.dim, 1, 2**32 - 2)
         require_int("seed", self.seed, 0, 2**63)
@@ -66,8 +66,9 @@ class Scenario:
 
     @property
     def corrupt(self) -> int:
-        """The colluding clients the round withstands (0 in the honest mode)."""
-        if self.security is not Security.MALICIOUS:
+        """The colluding clients a masking round's threshold withstands (0 in the
+        honest mode and for the other backends)."""
+        if self.security is not Security.MALICIOUS or not self.backend.masking:
             return 0
         return default_max_corrupt(self.clients) if self.max_corrupt is None else self.max_corrupt
 
@@ -138,7 +139,7 @@ def run_scenario(scenario: Scenario) -> ScenarioRun:
         key_bits=scenario.key_bits,
         workers=2,
         security=scenario.security,
-        max_corrupt=scenario.corrupt if scenario.security is Security.MALICIOUS else None,
+        max_corrupt=scenario.max_corrupt,
         ledger=ledger,
     )
     metrics = round_metrics(scenario.backend, run, scenario.dim, quant)

@@ -355,6 +355,8 @@ def simulate_round(
     if kind is Backend.PLAIN and mode is Security.MALICIOUS:
         raise ConfigurationError("the plain backend has no malicious-server mode")
     cohort = Cohort.generate(n, entropy) if mode is Security.MALICIOUS else None
+    if max_corrupt is not None and not (kind.masking and mode is Security.MALICIOUS):
+        raise ConfigurationError("max_corrupt applies to malicious masking rounds only")
     if not kind.masking and (neighbours is not None or threshold is not None):
         raise ConfigurationError("neighbours and threshold apply to the masking backends only")
     if kind is not Backend.PAILLIER and (paillier_key is not None or key_bits != 2048):
@@ -427,6 +429,7 @@ def run_round(
     workers: int | None = None,
     round_number: int = 0,
     security: Security | str = Security.HONEST,
+    max_corrupt: int | None = None,
     entropy: Entropy = system_entropy,
 ) -> RoundResult:
     """Securely aggregate ``updates`` (float vectors) with integer ``weights``.
@@ -448,6 +451,8 @@ def run_round(
     security: ``honest`` (an honest-but-curious server, the default) or ``malicious``
         (identity keys, signatures, a consistency round and model binding: a server
         that deviates makes the round abort rather than learn an input).
+    max_corrupt: malicious masking rounds only: how many clients may collude with the
+        server (default n // 20); the threshold withstands them.
     entropy: source of all randomness (``os.urandom`` by default;
         :func:`secagg.primitives.entropy.seeded_entropy` makes a run reproducible and
         insecure).
@@ -496,6 +501,7 @@ def run_round(
         workers=workers,
         round_number=round_number,
         security=security,
+        max_corrupt=max_corrupt,
         entropy=entropy,
         ledger=ledger,
     )
