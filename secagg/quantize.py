@@ -23,7 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from secagg.errors import BitBudgetError, ConfigurationError, InputError, NonFiniteInputError
+from secagg.errors import (
+    BitBudgetError,
+    ConfigurationError,
+    DecodeError,
+    InputError,
+    NonFiniteInputError,
+)
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.keyagreement import Label
 from secagg.primitives.prg import expand, mask_dtype
@@ -151,6 +157,16 @@ class QuantizationConfig:
         """Canonical bytes of every field, for the digests that bind a round to it:
         clip (IEEE 754 double) | b u8 | n_max u32 | w_max u64 | k u8."""
         return _FIELDS.pack(self.clip, self.bits, self.max_clients, self.max_weight, self.k)
+
+    @classmethod
+    def decode(cls, data: bytes) -> QuantizationConfig:
+        """The config :meth:`encode` wrote, checked like any other (the modulus bits
+        included). Raises DecodeError for the wrong length, ConfigurationError /
+        BitBudgetError for values no config may hold."""
+        if not isinstance(data, bytes) or len(data) != _FIELDS.size:
+            raise DecodeError(f"a quantization config is {_FIELDS.size} bytes")
+        clip, bits, max_clients, max_weight, k = _FIELDS.unpack(data)
+        return cls(clip, bits, max_clients, max_weight, k)
 
     def check_cohort(self, clients: int) -> None:
         """Raise BitBudgetError if ``clients`` inputs could overflow the modulus."""

@@ -1,0 +1,184 @@
+"""The ClientApp side: a Flower mod that runs a secagg client party.
+
+Add it to any ClientApp, Message API or legacy NumPyClient::
+
+    app = ClientApp(mods=[secagg_mod])            # Message API: @app.train() as usual
+    app = ClientApp(client_fn=client_fn, mods=[secagg_mod])   # legacy NumPyClient
+
+Training messages without secagg's records pass through untouched. On a round's first
+message the mod lets the app train, takes the difference between the returned model
+and the one it received, quantizes it with the app's weight (``num-examples``), and
+answers with the protocol's first message instead of the model: the trained model and
+the app's metrics never leave the node. Every later message of the round is a protocol
+step, answered by the party restored from ``context.state`` (Flower may start a fresh
+ClientApp process for each message) and saved again before the reply leaves.
+
+Security property: what leaves the node is only what the protocol sends (masked input
+or Paillier ciphertexts, keys, encrypted shares). The saved state holds the node's
+secrets; it stays in the node's own Context. Give the node a 32-byte state key in its
+node config (``secagg-state-key``, 64 hex digits) to keep it sealed with AES-256-GCM.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import numpy.typing as npt
+from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
+from flwr.clientapp.typing import ClientAppCallable
+
+from secagg.errors import ConfigurationError, DecodeError, SecAggError
+from secagg.flower.records import (
+    DEFAULT_WEIGHT_KEY,
+    REPLY_KEY,
+    ROUND_KEY,
+    STEP_KEY,
+    flatten,
+    get_int,
+    get_payload,
+    model_arrays,
+    put_payload,
+    reply_weight,
+)
+from secagg.flower.spec import ProtocolConfig, RoundSpec
+from secagg.masking import MaskingClient, MaskingConfig
+from secagg.paillier import PaillierClient, PaillierConfig
+from secagg.plain import PlainClient
+from secagg.protocol.party import ClientParty
+from secagg.protocol.state import RestoreGuard
+from secagg.weighting import encode_weighted
+
+Vector = npt.NDArray[np.unsignedinteger]
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "secagg.client"  # in context.state: {"spec", "state", "guard"} as bytes
+STATE_KEY_CONFIG = "secagg-state-key"  # node config: 64 hex digits
+# Flower's code for an exception in the ClientApp; a refusal is reported the same way.
+CLIENT_ERROR = 2
+
+
+def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """A Flower mod: runs secagg's client party for messages the secagg server sends and
+    passes every other message to the app unchanged."""
+    content = msg.content if msg.has_content() else None
+    if content is None or msg.metadata.message_type.split(".")[0] != "train":
+        return call_next(msg, context)
+    try:
+        if ROUND_KEY in content.config_records:
+            return _first(msg, context, call_next)
+        if STEP_KEY in content.config_records:
+            return _step(msg, context)
+    except SecAggError as exc:
+        log.warning("secagg: node %s refused: %s: %s", context.node_id, type(exc).__name__, exc)
+        return Message(
+            Error(code=CLIENT_ERROR, reason=f"{type(exc).__name__}: {exc}"), reply_to=msg
+        )
+    return call_next(msg, context)
+
+
+def _state_key(context: Context) -> bytes | None:
+    value = context.node_config.get(STATE_KEY_CONFIG)
+    if value is None:
+        return None
+    try:
+        key = bytes.fromhex(str(value))
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ConfigurationError(f"{STATE_KEY_CONFIG} must be 64 hex digits (32 bytes)")
+    return key
+
+
+def _first(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """The round's first message: train, quantize the update, start the party."""
+    record = msg.content.config_records[ROUND_KEY]
+    spec_bytes, weight_key = record.get("spec"), record.get("weight-key", DEFAULT_WEIGHT_KEY)
+    if not isinstance(spec_bytes, bytes) or not isinstance(weight_key, str):
+        raise DecodeError("the round record holds no spec")
+    spec = RoundSpec.decode(spec_bytes)
+    config = spec.config()  # refuses unsafe parameters before any training
+    layout, received = model_arrays(msg.content)
+    if layout.dim != spec.dim:
+        raise DecodeError(f"the model has {layout.dim} parameters, the round {spec.dim}")
+    context.state.pop(STATE_KEY, None)  # a new round forgets the last one
+    trained = call_next(msg, context)
+    if trained.has_error():
+        return trained
+    new_layout, new = model_arrays(trained.content)
+    if new_layout.shapes != layout.shapes:
+        raise ConfigurationError("the app returned a model of another shape")
+    update = flatten(new) - flatten(received)
+    weight = reply_weight(trained.content, weight_key)
+    protected = encode_weighted(update, weight, spec.quantization)
+    guard = RestoreGuard()
+    party = _new_party(config, spec.client, protected, guard)
+    out = party.start()
+    _save(context, spec, party, guard)
+    return _reply(msg, spec, out)
+
+
+def _new_party(
+    config: ProtocolConfig, client: int, protected: Vector, guard: RestoreGuard
+) -> ClientParty:
+    if isinstance(config, MaskingConfig):
+        return MaskingClient(config, client, protected, guard=guard)
+    if isinstance(config, PaillierConfig):
+        return PaillierClient(config, client, protected, guard=guard)
+    return PlainClient(config, client, protected, guard=guard)
+
+
+def _restored(context: Context) -> tuple[RoundSpec, ClientParty, RestoreGuard]:
+    saved = context.state.config_records.get(STATE_KEY)
+    if saved is None:
+        raise DecodeError("a protocol step arrived, but this node holds no round")
+    spec_bytes, state, guard_bytes = saved.get("spec"), saved.get("state"), saved.get("guard")
+    if not (
+        isinstance(spec_bytes, bytes)
+        and isinstance(state, bytes)
+        and isinstance(guard_bytes, bytes)
+    ):
+        raise DecodeError("the saved round is damaged")
+    spec = RoundSpec.decode(spec_bytes)
+    config = spec.config()
+    guard = RestoreGuard.from_bytes(guard_bytes)
+    key = _state_key(context)
+    party: ClientParty
+    if isinstance(config, MaskingConfig):
+        party = MaskingClient.restore(state, config, client_id=spec.client, key=key, guard=guard)
+    elif isinstance(config, PaillierConfig):
+        party = PaillierClient.restore(state, config, client_id=spec.client, key=key, guard=guard)
+    else:
+        party = PlainClient.restore(state, config, client_id=spec.client, key=key, guard=guard)
+    return spec, party, guard
+
+
+def _step(msg: Message, context: Context) -> Message:
+    """A protocol step: restore the party, answer, save."""
+    spec, party, guard = _restored(context)
+    round_number = get_int(msg.content, STEP_KEY, "round")
+    if round_number != spec.round_number:
+        raise DecodeError(f"a step of round {round_number}, this node is in {spec.round_number}")
+    data = get_payload(msg.content)
+    if data is None:
+        raise DecodeError("a protocol step without a payload")
+    try:
+        out = party.handle(data)
+    finally:  # a refusal aborts the party for good: keep that, not the state before
+        _save(context, spec, party, guard)
+    return _reply(msg, spec, out)
+
+
+def _save(context: Context, spec: RoundSpec, party: ClientParty, guard: RestoreGuard) -> None:
+    state = party.save(key=_state_key(context))
+    context.state[STATE_KEY] = ConfigRecord(
+        {"spec": spec.encode(), "state": state, "guard": guard.to_bytes()}
+    )
+
+
+def _reply(msg: Message, spec: RoundSpec, out: bytes | None) -> Message:
+    content = RecordDict({REPLY_KEY: ConfigRecord({"round": spec.round_number})})
+    if out is not None:
+        put_payload(content, out)
+    return Message(content, reply_to=msg)

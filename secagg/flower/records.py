@@ -1,0 +1,143 @@
+"""Where secagg's data sits in Flower messages, and the model as one float vector.
+
+A round's first message to a node is the app's own training message (its model
+ArrayRecord and config) plus :data:`ROUND_KEY`, the encoded :class:`RoundSpec`. Every
+later message carries :data:`STEP_KEY` (the round number) and one protocol message as
+opaque bytes, the payload. A node's reply carries :data:`REPLY_KEY` and, when it has
+one, its protocol message: never the trained model or the app's metrics (they would
+reveal the update the protocol protects).
+
+Payloads up to :data:`INLINE_BYTES` travel in a ConfigRecord; larger ones in an
+ArrayRecord holding one raw byte Array, which Flower splits into chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from flwr.app import Array, ArrayRecord, ConfigRecord, RecordDict
+
+from secagg.errors import DecodeError, InputError
+
+ROUND_KEY = "secagg.round"  # ConfigRecord: {"spec": bytes, "weight-key": str}
+STEP_KEY = "secagg.step"  # ConfigRecord: {"round": int}
+REPLY_KEY = "secagg.reply"  # ConfigRecord: {"round": int}
+PAYLOAD_KEY = "secagg.payload"  # ConfigRecord {"data": bytes} or ArrayRecord {"data": Array}
+OUR_KEYS = frozenset({ROUND_KEY, STEP_KEY, REPLY_KEY, PAYLOAD_KEY})
+INLINE_BYTES = 64 * 1024
+DEFAULT_WEIGHT_KEY = "num-examples"  # what Flower's FedAvg weights by
+
+
+def put_payload(content: RecordDict, data: bytes) -> None:
+    """Add one protocol message to ``content``."""
+    if len(data) <= INLINE_BYTES:
+        content[PAYLOAD_KEY] = ConfigRecord({"data": data})
+    else:
+        raw = Array(dtype="bytes", shape=(len(data),), stype="raw", data=data)
+        content[PAYLOAD_KEY] = ArrayRecord({"data": raw})
+
+
+def get_payload(content: RecordDict) -> bytes | None:
+    """The protocol message in ``content``, or None. Raises DecodeError when the
+    payload record is not one :func:`put_payload` writes."""
+    if PAYLOAD_KEY in content.config_records:
+        value = content.config_records[PAYLOAD_KEY].get("data")
+    elif PAYLOAD_KEY in content.array_records:
+        array = content.array_records[PAYLOAD_KEY].get("data")
+        value = array.data if isinstance(array, Array) and array.stype == "raw" else None
+    else:
+        return None
+    if not isinstance(value, bytes):
+        raise DecodeError("the secagg payload is not bytes")
+    return value
+
+
+def get_int(content: RecordDict, key: str, field: str) -> int | None:
+    """An integer field of one of our ConfigRecords, or None when the record is absent.
+    Raises DecodeError when the record is there but the field is not an integer."""
+    if key not in content.config_records:
+        return None
+    value = content.config_records[key].get(field)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DecodeError(f"{key}.{field} must be an integer")
+    return value
+
+
+# ------------------------------------------------------------------------------ the model
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The names, shapes and dtypes of a model's arrays, in record order: how one
+    float vector maps back to them."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[str, ...]
+
+    @property
+    def dim(self) -> int:
+        return sum(int(np.prod(s, dtype=np.int64)) for s in self.shapes)
+
+    def split(self, vector: npt.NDArray[np.floating]) -> list[npt.NDArray[np.floating]]:
+        """The vector as the model's arrays (in their dtypes)."""
+        out, start = [], 0
+        for shape, dtype in zip(self.shapes, self.dtypes, strict=True):
+            size = int(np.prod(shape, dtype=np.int64))
+            out.append(vector[start : start + size].reshape(shape).astype(dtype))
+            start += size
+        return out
+
+
+def model_arrays(content: RecordDict) -> tuple[Layout, list[npt.NDArray[np.floating]]]:
+    """The one model ArrayRecord of ``content`` (ours aside) as numpy arrays.
+
+    Works for the Message API (``"arrays"``) and for legacy FitIns/FitRes records
+    (``"fitins.parameters"``, ``"fitres.parameters"``). Raises InputError when there is
+    not exactly one, or when an array is not floating point (integer buffers such as
+    batch-norm counters cannot be averaged securely here)."""
+    records = [(k, r) for k, r in content.array_records.items() if k not in OUR_KEYS]
+    if len(records) != 1:
+        raise InputError(f"expected one model ArrayRecord, found {len(records)}")
+    record = records[0][1]
+    arrays = []
+    for name, array in record.items():
+        try:
+            value = array.numpy()
+        except Exception as exc:  # Flower raises several kinds for non-numpy arrays
+            raise InputError(f"model array {name!r} is not a numpy array: {exc}") from exc
+        if not np.issubdtype(value.dtype, np.floating):
+            raise InputError(f"model array {name!r} has dtype {value.dtype}: not floating point")
+        arrays.append(value)
+    layout = Layout(
+        tuple(record.keys()),
+        tuple(tuple(int(d) for d in a.shape) for a in arrays),
+        tuple(a.dtype.str for a in arrays),
+    )
+    return layout, arrays
+
+
+def flatten(arrays: Sequence[npt.NDArray[np.floating]]) -> npt.NDArray[np.float64]:
+    """The arrays as one float64 vector, in order."""
+    if not arrays:
+        return np.zeros(0)
+    return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+
+
+def reply_weight(content: RecordDict, key: str) -> int:
+    """The client's FedAvg weight from its training reply: the MetricRecord value at
+    ``key`` (Message API) or the legacy FitRes ``num_examples``. Raises InputError when
+    absent or not an integer (weights are integers: secagg.weighting)."""
+    for record in content.metric_records.values():
+        for name in (key, "num_examples"):
+            if name in record:
+                value = record[name]
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise InputError(f"weight {name!r} is not a number")
+                if isinstance(value, float) and not value.is_integer():
+                    raise InputError(f"weight {name!r} = {value} is not an integer")
+                return int(value)
+    raise InputError(f"the training reply has no {key!r} metric to weight it by")
