@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import numpy as np
@@ -156,13 +156,17 @@ class SecureRound:
 
     # -- the first stage: training ---------------------------------------------------
 
-    def training_messages(self, content: RecordDict, message_type: str = "train") -> list[Message]:
-        """The app's training ``content`` for every node, each with its round spec."""
+    def training_messages(
+        self, content: RecordDict | Mapping[int, RecordDict], message_type: str = "train"
+    ) -> list[Message]:
+        """The app's training ``content`` (one for all, or one per node id) for every
+        node, each with its round spec."""
         out = []
         for pid, node in self.nodes.items():
-            spec = RoundSpec(**{**self._base.__dict__, "client": pid})
+            spec = replace(self._base, client=pid)
             record = ConfigRecord({"spec": spec.encode(), "weight-key": self.settings.weight_key})
-            mine = RecordDict({**dict(content.items()), ROUND_KEY: record})
+            own = content if isinstance(content, RecordDict) else content[node]
+            mine = RecordDict({**dict(own.items()), ROUND_KEY: record})
             out.append(
                 Message(mine, dst_node_id=node, message_type=message_type, group_id=self._group)
             )
@@ -172,7 +176,12 @@ class SecureRound:
     def _group(self) -> str:
         return str(self._base.round_number)
 
-    def run(self, grid: Grid, content: RecordDict, message_type: str = "train") -> RoundReport:
+    def run(
+        self,
+        grid: Grid,
+        content: RecordDict | Mapping[int, RecordDict],
+        message_type: str = "train",
+    ) -> RoundReport:
         """The whole round: training messages, then every protocol stage."""
         messages = self.training_messages(content, message_type)
         timeout = self.settings.train_timeout or self.settings.stage_timeout
