@@ -203,10 +203,10 @@ class SecureRound:
         report = self.report
         try:
             while True:
-                stage = self.server.stage.name.lower()
                 outbox = self._timed(self.server.close)
                 if self.server.finished:
                     break
+                stage = self.server.stage.name.lower()  # the stage the replies belong to
                 messages = [self._step_message(pid, data) for pid, data in outbox.items()]
                 self._exchange(grid, messages, self.settings.stage_timeout, stage)
         except AbortError as exc:
