@@ -399,12 +399,13 @@ def _paillier_key_substitution(mode: Security, entropy: Entropy) -> tuple[bool, 
             entropy=entropy,
             identity=identities[c] if malicious else None,
             roster=roster if malicious else None,
+            model_digest=MODEL_B if malicious else None,
         )
         for c in inputs
     }
     clients[1].start()  # the key holder's genuine key, which the server drops
     fake = generate_keypair(config.key_bits, entropy)
-    session = paillier_session(config, fake.public)
+    session = paillier_session(config, fake.public, MODEL_B if malicious else NO_MODEL)
     header = Header(MessageType.PAILLIER_PUBLIC_KEY, session, config.round_number, 1, SERVER_ID)
     # The server cannot sign as the key holder; the best it can do is a random signature.
     forged = PublicKeyMessage(header, fake.public.n, entropy(64) if malicious else b"").encode()

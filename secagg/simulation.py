@@ -291,6 +291,7 @@ def simulate_paillier(
         raise ConfigurationError("the malicious mode needs the cohort's identities")
     work = WorkCounter()
     roster = cohort.roster if cohort is not None else None
+    model = cohort.model_digest if cohort is not None else None
     clients = {
         cid: PaillierClient(
             config,
@@ -302,10 +303,12 @@ def simulate_paillier(
             observer=work,
             identity=cohort.identities[cid] if cohort is not None else None,
             roster=roster,
+            model_digest=model,
         )
         for cid in config.clients
     }
-    return _finish(PaillierServer(config, roster=roster), clients, drops, work, ledger)
+    server = PaillierServer(config, roster=roster, model_digest=model)
+    return _finish(server, clients, drops, work, ledger)
 
 
 def simulate_plain(

@@ -16,6 +16,7 @@ that stage needs. :meth:`save` / :meth:`restore` carry it across processes.
 from __future__ import annotations
 
 import enum
+import operator
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -94,6 +95,7 @@ from secagg.protocol.state import (
     decode_state,
     encode_state,
     new_lineage,
+    require_guard,
 )
 from secagg.validation import require_int
 
@@ -470,6 +472,10 @@ class MaskingClient(Machine[ClientStage]):
         live, survivors = set(signed.inputs.held), set(signed.survivors)
         if set(request.survivors) != live & survivors or set(request.dropped) != live - survivors:
             raise ConsistencyCheckError("the request does not follow the signed survivor set")
+        signers = tuple(signer for signer, _ in request.signatures)
+        if not all(map(operator.lt, signers, signers[1:])):
+            # One signature counted twice would stand in for a missing neighbour.
+            raise ConsistencyCheckError("the signatures must name distinct signers, increasing")
         statement = survivors_statement(signed.inputs.session, signed.survivors)
         valid, checked = 0, 0
         for signer, signature in request.signatures:
@@ -594,6 +600,7 @@ class MaskingClient(Machine[ClientStage]):
         long-lived identity secret). Raises StateVersionError, StateIntegrityError,
         StateMismatchError, StateRollbackError, ConfigurationError.
         """
+        require_guard(config.malicious, guard)
         header, body = decode_state(
             data,
             kind=PartyKind.MASKING_CLIENT,
@@ -643,7 +650,7 @@ def _identity(
         return None
     if not isinstance(identity, IdentityKey):
         raise ConfigurationError("the malicious mode needs this client's IdentityKey")
-    verified = check_verifier(roster, config.roster_digest)
+    verified = check_verifier(roster, config.roster_digest, config.num_clients)
     return _Identity(identity, verified, check_model_digest(model_digest))
 
 

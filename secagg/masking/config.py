@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from secagg.codec import MAX_ID
 from secagg.errors import ConfigurationError, ThresholdError
-from secagg.protocol.identity import NO_MODEL, Security, Verifier
+from secagg.protocol.identity import NO_MODEL, Security, Verifier, check_verifier
 from secagg.quantize import QuantizationConfig
 from secagg.validation import require_int
 from secagg.weighting import WEIGHT_SLOTS
@@ -84,32 +84,43 @@ def corrupt_neighbours(
 ) -> int:
     """The most corrupt clients any neighbourhood is assumed to hold.
 
-    Complete graph: all ``max_corrupt`` of them. Harary graph over a ring fixed by the
-    roster (so nobody can place corrupt clients): the smallest c with a union bound over
-    the n clients of P[more than c of a client's ``degree`` neighbours are among the
-    ``max_corrupt``] at most ``failure`` (hypergeometric tail).
+    Complete graph: all ``max_corrupt`` of them. Harary graph over the roster's ring
+    (ordered by a seed the roster's issuer drew after enrolment, so corrupt clients were
+    placed independently of it: static corruption): the smallest c with a union bound
+    over the n clients, and over every degree a server could pick for a round, of
+    P[more than c of a client's ``degree`` neighbours are among the ``max_corrupt``] at
+    most ``failure`` (hypergeometric tail).
     """
     cap = min(max_corrupt, degree)
     if graph is Graph.COMPLETE or max_corrupt == 0:
         return cap
     others = num_clients - 1
     total = math.comb(others, degree)
+    # The ring is the same every round; a deviating server picks the degree, so the
+    # bound must hold for all n - 1 of them at once.
+    budget = failure / max(1, others)
     for c in range(cap + 1):
         tail = sum(
             math.comb(max_corrupt, x) * math.comb(others - max_corrupt, degree - x)
             for x in range(c + 1, cap + 1)
         )
-        if num_clients * tail / total <= failure:
+        if num_clients * tail / total <= budget:
             return c
     return cap
 
 
 def malicious_threshold(degree: int, corrupt: int) -> int:
-    """The smallest t with 2t > degree + corrupt: against a server that deviates, the
-    honest shares it can collect for one client's two secrets, plus every corrupt
-    neighbour's, never reach t for both (Bell et al., CCS 2020; with the complete graph
-    and corrupt < n/3 this is Bonawitz et al.'s t > 2n/3)."""
-    return (degree + corrupt) // 2 + 1
+    """The smallest t with 2t > degree + corrupt + 1.
+
+    Against a deviating server, the shares it can collect for one client's two secrets
+    (every corrupt neighbour's, and honest ones split between the two) must never reach
+    t for both: 2t > degree + corrupt (Bell et al., CCS 2020; Bonawitz et al.'s
+    t > 2n/3 for the complete graph). One more: the server chooses whose shares a
+    victim receives, so the victim may have masked against only t - 1 neighbours; the
+    honest neighbours it did not mask against, k - t + 1 of them, must not reach t
+    with the corrupt ones (docs/protocol.md, "Why the server learns no input").
+    """
+    return (degree + corrupt + 1) // 2 + 1
 
 
 def minimum_sum_size(num_clients: int) -> int:
@@ -237,8 +248,7 @@ class MaskingConfig:
             if threshold is None:
                 threshold = default_threshold(degree)
             return cls(n, dim, quantization, kind, neighbours, threshold, round_number)
-        if not isinstance(roster, Verifier):
-            raise ConfigurationError("the malicious mode needs the cohort's roster")
+        roster = check_verifier(roster, roster.digest if isinstance(roster, Verifier) else b"", n)
         corrupt = default_max_corrupt(n) if max_corrupt is None else max_corrupt
         if threshold is None:
             c = corrupt_neighbours(kind, n, degree, require_int("max_corrupt", corrupt, 0, n - 1))

@@ -6,11 +6,13 @@ k/2 nearest on either side (Bell et al., CCS 2020).
 
 - Honest mode: the ring holds the clients that advertised keys, ordered from the
   session id. No single party picks the order: it depends on every advertised key.
-- Malicious mode: the ring holds the whole cohort (1..n), ordered from the
-  configuration's digest (round and roster included), fixed before any key is seen.
-  Colluding clients re-drawing keys cannot move it, and a server leaving honest
-  clients out of the key list cannot make anyone else a victim's neighbour: a client
-  that did not advertise is a neighbour that dropped.
+- Malicious mode: the ring holds the whole cohort (1..n, the whole roster), ordered
+  from the roster's digest alone, which commits to a ring seed the roster's issuer drew
+  after every identity key was enrolled. The ring is fixed before any round: colluding
+  clients re-drawing keys cannot move it, a server cannot grind it by choosing round
+  numbers or other parameters, and a server leaving honest clients out of the key list
+  cannot make anyone else a victim's neighbour (a client that did not advertise is a
+  neighbour that dropped).
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ def _order(config: MaskingConfig, session: bytes, members: Iterable[int]) -> lis
     if config.graph is Graph.COMPLETE or len(ordered) - 1 <= config.neighbours:
         return None
     if config.malicious:
-        seed = hashlib.sha256(b"secagg/v1/graph-roster" + config.digest()).digest()
-        context = b"secagg/v1/graph-roster"
+        # The roster's digest only (it commits to the issuer's ring seed): nothing a
+        # server chooses per round (round number, degree, dimension) moves the ring.
+        seed = hashlib.sha256(b"secagg/v2/graph-roster" + config.roster_digest).digest()
+        context = b"secagg/v2/graph-roster"
     else:
         seed = hkdf_sha256(session, salt=None, info=b"secagg/v1/graph", length=32)
         context = session

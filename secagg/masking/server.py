@@ -185,7 +185,7 @@ class MaskingServer(Machine[ServerStage]):
         self._roster: Verifier | None = None
         self._model = NO_MODEL
         if config.malicious:
-            self._roster = check_verifier(roster, config.roster_digest)
+            self._roster = check_verifier(roster, config.roster_digest, config.num_clients)
             self._model = check_model_digest(model_digest)
         elif roster is not None or model_digest is not None:
             raise ConfigurationError("a roster and model digest are for the malicious mode")

@@ -69,7 +69,7 @@ from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.prg import mask_dtype
 from secagg.primitives.signatures import IdentityKey
 from secagg.protocol.bans import Bans, check_sender, screen
-from secagg.protocol.identity import Verifier, check_verifier
+from secagg.protocol.identity import NO_MODEL, Verifier, check_model_digest, check_verifier
 from secagg.protocol.machine import Machine, transitions
 from secagg.protocol.observer import Observer, Work, report
 from secagg.protocol.party import Outcome, Waiting
@@ -81,6 +81,7 @@ from secagg.protocol.state import (
     decode_state,
     encode_state,
     new_lineage,
+    require_guard,
 )
 from secagg.validation import require_int
 
@@ -108,7 +109,7 @@ def _check_header(
 
 
 def _accept_public_key(
-    config: PaillierConfig, data: bytes, roster: Verifier | None
+    config: PaillierConfig, data: bytes, roster: Verifier | None, model: bytes
 ) -> tuple[PublicKey, bytes]:
     """Decode, validate and session-check a public key message (and in the malicious mode
     the key holder's signature on it); returns (key, session id)."""
@@ -118,7 +119,7 @@ def _accept_public_key(
         raise InvalidPublicKeyError(
             f"modulus of {public.bits} bits, the round expects {config.key_bits}"
         )
-    session = session_id(config, public)
+    session = session_id(config, public, model)
     _check_header(
         message.header,
         session=session,
@@ -141,6 +142,15 @@ def _roster(config: PaillierConfig, roster: Verifier | None) -> Verifier | None:
     if roster is not None:
         raise ConfigurationError("a roster is for the malicious mode")
     return None
+
+
+def _model(config: PaillierConfig, model_digest: bytes | None) -> bytes:
+    """The model digest a party binds into the session (malicious mode only)."""
+    if config.malicious:
+        return check_model_digest(model_digest)
+    if model_digest is not None:
+        raise ConfigurationError("a model digest is for the malicious mode")
+    return NO_MODEL
 
 
 def _identity_key(config: PaillierConfig, identity: IdentityKey | None) -> IdentityKey | None:
@@ -211,6 +221,7 @@ class KeyHolder(Machine[KeyHolderStage]):
         guard: RestoreGuard | None = None,
         identity: IdentityKey | None = None,
         roster: Verifier | None = None,
+        model_digest: bytes | None = None,
     ) -> None:
         if not isinstance(config, PaillierConfig):
             raise ConfigurationError("config must be a PaillierConfig")
@@ -222,6 +233,7 @@ class KeyHolder(Machine[KeyHolderStage]):
         self.config = config
         self._identity = _identity_key(config, identity)
         self._roster = _roster(config, roster)
+        self._model = _model(config, model_digest)
         self._workers = require_int("workers", workers, 1, 1024)
         self._entropy = entropy
         self._observer = observer
@@ -254,7 +266,7 @@ class KeyHolder(Machine[KeyHolderStage]):
                 key = generate_keypair(
                     self.config.key_bits, self._entropy, allowed_bits=self.config.allowed_key_bits
                 )
-            session = session_id(self.config, key.public)
+            session = session_id(self.config, key.public, self._model)
             header = Header(
                 MessageType.PAILLIER_PUBLIC_KEY,
                 session,
@@ -383,6 +395,7 @@ class KeyHolder(Machine[KeyHolderStage]):
         lineage: bytes,
         identity: IdentityKey | None,
         roster: Verifier | None,
+        model_digest: bytes | None,
     ) -> KeyHolder:
         """A key holder rebuilt from :meth:`_write`'s fields (not yet bound to a guard).
         Raises DecodeError or InvalidPublicKeyError."""
@@ -392,12 +405,15 @@ class KeyHolder(Machine[KeyHolderStage]):
             record = _HolderStart(_read_key(r, config) if r.u8() else None)
         elif stage is KeyHolderStage.PUBLISHED:
             private = _read_key(r, config)
-            record = _Published(private, session_id(config, private.public))
+            record = _Published(
+                private, session_id(config, private.public, _model(config, model_digest))
+            )
         holder = cls.__new__(cls)
         Machine.__init__(holder, stage, record)
         holder.config = config
         holder._identity = _identity_key(config, identity)
         holder._roster = _roster(config, roster)
+        holder._model = _model(config, model_digest)
         holder._workers = require_int("workers", workers, 1, 1024)
         holder._entropy = entropy
         holder._observer = observer
@@ -418,9 +434,11 @@ class KeyHolder(Machine[KeyHolderStage]):
         observer: Observer | None = None,
         identity: IdentityKey | None = None,
         roster: Verifier | None = None,
+        model_digest: bytes | None = None,
     ) -> KeyHolder:
         """Rebuild a key holder from :meth:`save`'s bytes (in the malicious mode give its
         identity key and roster again). Raises the StateError family."""
+        require_guard(config.malicious, guard)
         header, body = decode_state(
             data,
             kind=PartyKind.PAILLIER_KEY_HOLDER,
@@ -438,6 +456,7 @@ class KeyHolder(Machine[KeyHolderStage]):
                 lineage=header.lineage,
                 identity=identity,
                 roster=roster,
+                model_digest=model_digest,
             )
             body.done()
             if holder.progress != header.step:
@@ -502,6 +521,7 @@ class PaillierClient(Machine[ClientStage]):
         guard: RestoreGuard | None = None,
         identity: IdentityKey | None = None,
         roster: Verifier | None = None,
+        model_digest: bytes | None = None,
     ) -> None:
         if not isinstance(config, PaillierConfig):
             raise ConfigurationError("config must be a PaillierConfig")
@@ -512,6 +532,7 @@ class PaillierClient(Machine[ClientStage]):
         self._id = int(client_id)
         self._identity = _identity_key(config, identity)
         self._roster = _roster(config, roster)
+        self._model = _model(config, model_digest)
         self._entropy = entropy
         self._observer = observer
         self._lineage = new_lineage(entropy)
@@ -525,6 +546,7 @@ class PaillierClient(Machine[ClientStage]):
                 observer=observer,
                 identity=identity,
                 roster=roster,
+                model_digest=model_digest,
             )
             self.key_holder._parent = self._on_progress
         elif key is not None:
@@ -563,7 +585,7 @@ class PaillierClient(Machine[ClientStage]):
         """Validate the key holder's n and its session binding; pack and encrypt."""
         self._require(ClientStage.AWAIT_KEY)
         protected = self._record(np.ndarray)
-        public, session = _accept_public_key(self.config, data, self._roster)
+        public, session = _accept_public_key(self.config, data, self._roster, self._model)
         config = self.config
         encryptor = Encryptor(
             public,
@@ -620,9 +642,11 @@ class PaillierClient(Machine[ClientStage]):
         observer: Observer | None = None,
         identity: IdentityKey | None = None,
         roster: Verifier | None = None,
+        model_digest: bytes | None = None,
     ) -> PaillierClient:
         """Rebuild a client from :meth:`save`'s bytes (in the malicious mode give its
         identity key and roster again). Raises the StateError family."""
+        require_guard(config.malicious, guard)
         header, body = decode_state(
             data,
             kind=PartyKind.PAILLIER_CLIENT,
@@ -653,6 +677,7 @@ class PaillierClient(Machine[ClientStage]):
                     lineage=header.lineage,
                     identity=identity,
                     roster=roster,
+                    model_digest=model_digest,
                 )
                 client.key_holder._parent = client._on_progress
             body.done()
@@ -664,6 +689,7 @@ class PaillierClient(Machine[ClientStage]):
         client._id = header.client
         client._identity = _identity_key(config, identity)
         client._roster = _roster(config, roster)
+        client._model = _model(config, model_digest)
         client._entropy = entropy
         client._observer = observer
         client._lineage = header.lineage
@@ -737,12 +763,19 @@ class PaillierServer(Machine[ServerStage]):
     _TRANSITIONS: ClassVar = transitions(_SERVER_ORDER[:4], ServerStage.ABORTED)
     _ABORTED: ClassVar = ServerStage.ABORTED
 
-    def __init__(self, config: PaillierConfig, *, roster: Verifier | None = None) -> None:
+    def __init__(
+        self,
+        config: PaillierConfig,
+        *,
+        roster: Verifier | None = None,
+        model_digest: bytes | None = None,
+    ) -> None:
         if not isinstance(config, PaillierConfig):
             raise ConfigurationError("config must be a PaillierConfig")
         super().__init__(ServerStage.AWAIT_KEY, _AwaitKey())
         self.config = config
         self._roster = _roster(config, roster)
+        self._model = _model(config, model_digest)
         self._bans = Bans()
 
     @property
@@ -817,7 +850,7 @@ class PaillierServer(Machine[ServerStage]):
             if awaiting.message == bytes(data):
                 raise ReplayedMessageError("copy of the key holder's key", sender=sender)
             raise DuplicateMessageError("the key holder's key arrived already", sender=sender)
-        _accept_public_key(self.config, data, self._roster)
+        _accept_public_key(self.config, data, self._roster, self._model)
         awaiting.message = bytes(data)
 
     def _receive_upload(self, sender: int, data: bytes) -> None:
@@ -921,7 +954,9 @@ class PaillierServer(Machine[ServerStage]):
             key_message = self._record(_AwaitKey).message
             if key_message is None:
                 self._fail("the key holder published no key: nothing can be encrypted")
-            public, session = _accept_public_key(self.config, key_message, self._roster)
+            public, session = _accept_public_key(
+                self.config, key_message, self._roster, self._model
+            )
             self._advance(ServerStage.COLLECTING, _Collecting(public, session))
             return {cid: key_message for cid in self.config.clients}
         if stage is ServerStage.COLLECTING:

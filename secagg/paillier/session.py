@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from secagg.codec import MAX_ID, SERVER_ID, check_ids
 from secagg.errors import ConfigurationError, DecodeError
-from secagg.masking.config import minimum_sum_size
+from secagg.masking.config import default_max_corrupt, minimum_sum_size
 from secagg.paillier.djn import ExponentMode
 from secagg.paillier.keys import PRODUCTION_KEY_BITS, PublicKey
 from secagg.paillier.packing import PackingConfig
-from secagg.protocol.identity import Security
+from secagg.protocol.identity import NO_MODEL, Security
 from secagg.quantize import QuantizationConfig
 from secagg.validation import require_int
 from secagg.weighting import WEIGHT_SLOTS, protected_length
@@ -49,6 +49,10 @@ class PaillierConfig:
         their uploads, and the key holder decrypts only a product it recomputed from at
         least ``min_uploads`` signed uploads.
     roster_digest: MALICIOUS only: the digest of the roster every party holds.
+    max_corrupt: MALICIOUS only: how many clients may collude with the server (default
+        n // 20). Colluders can sign encryptions of zero, so ``min_uploads`` must exceed
+        the honest floor by ``max_corrupt``: an aggregate then always holds the floor's
+        number of honest uploads.
     allowed_key_bits: key sizes accepted; only tests pass anything but (2048, 3072).
 
     Raises ConfigurationError for inconsistent or unencodable fields and BitBudgetError
@@ -65,6 +69,7 @@ class PaillierConfig:
     min_uploads: int | None = None
     security: Security = Security.HONEST
     roster_digest: bytes = b""
+    max_corrupt: int | None = None
     allowed_key_bits: tuple[int, ...] = field(default=PRODUCTION_KEY_BITS, compare=False)
 
     def __post_init__(self) -> None:
@@ -88,13 +93,24 @@ class PaillierConfig:
             raise ConfigurationError(str(exc)) from exc
         # At least 3, so that even the key holder, who knows its own input, learns only
         # a sum of two or more others.
-        floor = max(3, minimum_sum_size(len(self.clients)))
+        if not isinstance(self.security, Security):
+            raise ConfigurationError(f"security must be a Security, got {self.security!r}")
+        if self.security is Security.MALICIOUS:
+            if self.max_corrupt is None:
+                object.__setattr__(self, "max_corrupt", default_max_corrupt(len(self.clients)))
+            require_int("max_corrupt", self.max_corrupt, 0, len(self.clients) - 1)
+        elif self.max_corrupt not in (None, 0):
+            raise ConfigurationError("max_corrupt applies to the malicious mode")
+        else:
+            object.__setattr__(self, "max_corrupt", 0)
+        floor = max(3, minimum_sum_size(len(self.clients))) + self.colluding
         if self.min_uploads is None:
             object.__setattr__(self, "min_uploads", floor)
         elif require_int("min_uploads", self.min_uploads, 3, len(self.clients)) < floor:
             raise ConfigurationError(
-                f"min_uploads {self.min_uploads} is below {floor}, the fewest inputs a "
+                f"min_uploads {self.min_uploads} is below {floor}: the fewest inputs a "
                 f"masking round of {len(self.clients)} clients ever reveals a sum of"
+                + (f", plus {self.colluding} colluding clients" if self.colluding else "")
             )
         if self.minimum > len(self.clients):
             raise ConfigurationError(
@@ -105,8 +121,6 @@ class PaillierConfig:
         require_int("key_holder", self.key_holder, 0, MAX_ID)
         require_int("key_bits", self.key_bits, 1, 1 << 16)
         self.quantization.check_cohort(len(self.clients))
-        if not isinstance(self.security, Security):
-            raise ConfigurationError(f"security must be a Security, got {self.security!r}")
         if self.malicious != (
             isinstance(self.roster_digest, bytes) and len(self.roster_digest) == 32
         ):
@@ -122,6 +136,11 @@ class PaillierConfig:
     @property
     def malicious(self) -> bool:
         return self.security is Security.MALICIOUS
+
+    @property
+    def colluding(self) -> int:
+        """Clients that may collude with the server (0 in the honest mode)."""
+        return self.max_corrupt or 0
 
     @property
     def minimum(self) -> int:
@@ -157,7 +176,7 @@ class PaillierConfig:
                 self.minimum,
             ),
             self.quantization.encode(),
-            struct.pack(">B", list(Security).index(self.security)),
+            struct.pack(">BI", list(Security).index(self.security), self.colluding),
             self.roster_digest,
             struct.pack(">I", len(self.clients)),
             b"".join(struct.pack(">I", c) for c in self.clients),
@@ -170,10 +189,13 @@ def config_digest(config: PaillierConfig) -> bytes:
     return hashlib.sha256(b"secagg/v3/paillier-config" + config.encode()).digest()
 
 
-def session_id(config: PaillierConfig, public: PublicKey) -> bytes:
-    """SHA-256(label || config || n): the 32-byte id every message of the round carries."""
+def session_id(config: PaillierConfig, public: PublicKey, model_digest: bytes = NO_MODEL) -> bytes:
+    """SHA-256(label || config || model || n): the 32-byte id every message of the round
+    carries. The model digest (malicious mode) is the one the computing party received,
+    so parties holding different models are in different sessions."""
     n_bytes = public.to_bytes()
     digest = hashlib.sha256(SESSION_LABEL)
     digest.update(config.encode())
+    digest.update(model_digest)
     digest.update(struct.pack(">I", len(n_bytes)) + n_bytes)
     return digest.digest()

@@ -51,12 +51,18 @@ class Verifier(Protocol):
 
 
 class Roster:
-    """The cohort's Ed25519 identity public keys, by client id.
+    """The cohort's Ed25519 identity public keys, by client id, and the ring seed.
 
-    Raises ConfigurationError for a malformed entry or a key listed twice.
+    ``ring_seed`` (32 bytes) orders the SecAgg+ ring of the malicious mode. Whoever
+    issues the roster draws it at random *after* every identity key is enrolled (so no
+    client can grind its key to move the ring) and publishes it with the keys; the
+    digest commits to both. Raises ConfigurationError for a malformed entry, a key
+    listed twice or a seed that is not 32 bytes.
     """
 
-    def __init__(self, keys: Mapping[int, bytes]) -> None:
+    def __init__(self, keys: Mapping[int, bytes], ring_seed: bytes) -> None:
+        if not isinstance(ring_seed, bytes) or len(ring_seed) != DIGEST_BYTES:
+            raise ConfigurationError("the roster's ring seed is 32 bytes")
         entries: dict[int, bytes] = {}
         for cid, key in keys.items():
             if isinstance(cid, bool) or not isinstance(cid, int) or not 1 <= cid < 2**32:
@@ -67,7 +73,8 @@ class Roster:
         if len(set(entries.values())) != len(entries):
             raise ConfigurationError("two clients share an identity key in the roster")
         self._keys = entries
-        h = hashlib.sha256(b"secagg/v1/roster")
+        self.ring_seed = ring_seed
+        h = hashlib.sha256(b"secagg/v2/roster" + ring_seed)
         for cid in sorted(entries):
             h.update(struct.pack(">I", cid) + entries[cid])
         self._digest = h.digest()
@@ -94,7 +101,9 @@ class Roster:
 class CallbackVerifier:
     """A deployment's own PKI: ``check(client, message, signature)`` must raise (any
     exception, turned into SignatureError) unless ``client`` signed ``message``.
-    ``identifier`` (32 bytes) names that PKI in the round's configuration."""
+    ``identifier`` (32 bytes) names that PKI in the round's configuration, and also
+    orders the SecAgg+ ring of the malicious mode: it must commit to a random value
+    the PKI drew after every client enrolled (see :class:`Roster`'s ring seed)."""
 
     def __init__(self, check: Callable[[int, bytes, bytes], None], identifier: bytes) -> None:
         if not isinstance(identifier, bytes) or len(identifier) != DIGEST_BYTES:
@@ -115,12 +124,19 @@ class CallbackVerifier:
             raise SignatureError(f"the PKI refused client {client}'s signature: {exc}") from exc
 
 
-def check_verifier(verifier: object, digest: bytes) -> Verifier:
-    """The party's verifier, which must match the configuration's roster digest."""
+def check_verifier(verifier: object, digest: bytes, cohort: int | None = None) -> Verifier:
+    """The party's verifier, which must match the configuration's roster digest and,
+    when it is a :class:`Roster` and ``cohort`` is given, list exactly that many
+    clients (the malicious SecAgg+ ring spans the whole roster)."""
     if not isinstance(verifier, Verifier):
         raise ConfigurationError("the malicious mode needs a roster (a Verifier)")
     if verifier.digest != digest:
         raise ConfigurationError("the roster does not match the round's configuration")
+    if cohort is not None and isinstance(verifier, Roster) and len(verifier) != cohort:
+        raise ConfigurationError(
+            f"the roster lists {len(verifier)} clients, the round {cohort}: a malicious "
+            "masking round runs the whole roster"
+        )
     return verifier
 
 
@@ -137,4 +153,6 @@ def generate_cohort(
     """A fresh identity key per client and the roster of their public keys (for
     simulations and tests; a deployment's clients make their own and enrol them)."""
     identities = {cid: IdentityKey.generate(entropy) for cid in clients}
-    return Roster({cid: key.public for cid, key in identities.items()}), identities
+    # The ring seed is drawn after every key exists, as an issuer would.
+    roster = Roster({cid: key.public for cid, key in identities.items()}, entropy(DIGEST_BYTES))
+    return roster, identities

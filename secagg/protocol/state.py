@@ -211,3 +211,13 @@ class RestoreGuard:
         except DecodeError as exc:
             raise StateIntegrityError(f"restore guard malformed: {exc}") from exc
         return guard
+
+
+def require_guard(malicious: bool, guard: RestoreGuard | None) -> None:
+    """The malicious mode restores a client only with its guard: without one, a saved
+    copy could sign a second survivor set or decrypt a second aggregate, and two
+    answers of one stage can together reveal an input. Raises ConfigurationError."""
+    if malicious and not isinstance(guard, RestoreGuard):
+        raise ConfigurationError(
+            "the malicious mode restores a client only with its RestoreGuard (guard=...)"
+        )

@@ -33,6 +33,7 @@ from secagg.masking.config import corrupt_neighbours, malicious_threshold
 from secagg.masking.graph import all_neighbourhoods
 from secagg.masking.messages import ConsistencyRequest, ConsistencySignature
 from secagg.protocol.identity import CallbackVerifier, Roster, Security, generate_cohort
+from secagg.protocol.state import RestoreGuard
 from secagg.quantize import QuantizationConfig
 from secagg.result import DropStage
 from secagg.simulation import Cohort, simulate_masking
@@ -193,7 +194,7 @@ def test_wrong_roster_entries() -> None:
     r = Round()
     keys = {c: r.identities[c].public for c in r.inputs}
     keys[3] = generate_cohort([3])[1][3].public
-    wrong = Roster(keys)
+    wrong = Roster(keys, r.roster.ring_seed)
     config = replace(r.config, roster_digest=wrong.digest)
     server = MaskingServer(config, roster=wrong, model_digest=MODEL)
     clients = {
@@ -211,7 +212,7 @@ def test_wrong_roster_entries() -> None:
             server.receive(c, data)
     assert 3 not in server.close()
     with pytest.raises(ConfigurationError):
-        Roster({1: keys[1], 2: keys[1]})  # one identity key for two clients
+        Roster({1: keys[1], 2: keys[1]}, bytes(32))  # one identity key for two clients
 
 
 def test_a_pki_callback_can_verify() -> None:
@@ -294,6 +295,17 @@ def test_fewer_than_t_signatures_make_the_client_refuse(keep) -> None:
     assert r.clients[1].stage is ClientStage.ABORTED
 
 
+def test_one_signature_repeated_does_not_count_as_several() -> None:
+    r = Round()
+    unmask, _ = _signed_requests(r)
+    request = UnmaskingRequest.decode(unmask[1], r.config)
+    one = request.signatures[0]
+    repeated = replace(request, signatures=(one,) * r.config.threshold)
+    with pytest.raises(ConsistencyCheckError, match="distinct signers"):
+        r.clients[1].unmask(repeated)
+    assert r.clients[1].stage is ClientStage.ABORTED
+
+
 def test_signatures_on_another_set_or_forged_do_not_count() -> None:
     r = Round()
     unmask, _ = _signed_requests(r)
@@ -360,11 +372,54 @@ def test_the_ring_is_fixed_by_the_roster_before_any_key() -> None:
     assert all(fewer[c] <= first[c] for c in fewer)
 
 
+def test_nothing_a_server_picks_per_round_moves_the_ring() -> None:
+    # Found in review: a ring seeded from the whole configuration could be ground by
+    # trying round numbers until colluders surround a victim. It follows the roster
+    # (and its issuer's ring seed) alone.
+    r = Round(n=16, graph=Graph.HARARY)
+    members = range(1, 17)
+
+    def ring(**changes: object) -> list[int]:
+        config = MaskingConfig.create(
+            Graph.HARARY,
+            16,
+            int(changes.get("dim", 20)),
+            QUANT,
+            int(changes.get("k", 8)),
+            round_number=int(changes.get("round_number", 4)),
+            security=Security.MALICIOUS,
+            max_corrupt=1,
+            roster=changes.get("roster", r.roster),
+        )
+        graph = all_neighbourhoods(config, bytes(32), members)
+        # the ring order, read off the degree-2 neighbourhoods of the degree-k graph
+        return sorted((c, sorted(graph[c])) for c in members)
+
+    base = ring()
+    assert ring(round_number=5) == base == ring(round_number=2**32 - 1) == ring(dim=7)
+    reseeded = Roster({c: r.roster.public_key(c) for c in members}, bytes(32))
+    assert ring(roster=reseeded) != base
+
+
+def test_a_malicious_masking_round_runs_its_whole_roster() -> None:
+    roster, _ = generate_cohort(range(1, 21))
+    with pytest.raises(ConfigurationError, match="whole roster"):
+        MaskingConfig.create(
+            Graph.HARARY, 16, 4, QUANT, 8, security="malicious", max_corrupt=1, roster=roster
+        )
+
+
 def test_restoring_a_malicious_client_needs_the_same_identity() -> None:
     r = Round()
     r.advertise()
     blob = r.clients[1].save()
-    restored = MaskingClient.restore(blob, r.config, identity=r.identities[1], roster=r.roster)
+    restored = MaskingClient.restore(
+        blob, r.config, identity=r.identities[1], roster=r.roster, guard=RestoreGuard()
+    )
     assert restored.stage is ClientStage.KEYS_ADVERTISED
     with pytest.raises(StateMismatchError):
-        MaskingClient.restore(blob, r.config, identity=r.identities[2], roster=r.roster)
+        MaskingClient.restore(
+            blob, r.config, identity=r.identities[2], roster=r.roster, guard=RestoreGuard()
+        )
+    with pytest.raises(ConfigurationError, match="RestoreGuard"):
+        MaskingClient.restore(blob, r.config, identity=r.identities[1], roster=r.roster)

@@ -3,6 +3,8 @@ its configuration, with inputs and a deterministic entropy source per client."""
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +15,9 @@ from secagg.masking import Graph, MaskingClient, MaskingConfig, MaskingServer
 from secagg.paillier import PaillierClient, PaillierConfig, PaillierServer, PrivateKey
 from secagg.plain import PlainClient, PlainConfig, PlainServer
 from secagg.protocol import ClientParty, ServerParty
-from secagg.protocol.identity import Security, generate_cohort
+from secagg.primitives.signatures import IdentityKey
+from secagg.protocol.identity import Roster, Security, generate_cohort
+from secagg.protocol.state import RestoreGuard
 from secagg.quantize import QuantizationConfig
 
 from ..conftest import CountingEntropy
@@ -54,32 +58,60 @@ def entropies(config: Any) -> dict[int, CountingEntropy]:
 
 
 MODEL = bytes(range(32))
-# One cohort of identities for the malicious-mode backends (generated once).
+# Paillier's cohort may be any subset of its roster: one roster serves every size.
 ROSTER, IDENTITIES = generate_cohort(range(1, 17), CountingEntropy(b"identities"))
+@functools.cache
+def cohort_of(n: int) -> tuple[Roster, dict[int, IdentityKey]]:
+    """The identities of a malicious-mode cohort of n clients (one roster per size:
+    a malicious masking round runs its whole roster)."""
+    return generate_cohort(range(1, n + 1), CountingEntropy(b"identities-%d" % n))
+
+
+def _guard(malicious: bool) -> dict[str, Any]:
+    """The malicious mode restores only with a guard (a fresh one: these tests restore
+    each saved state once)."""
+    return {"guard": RestoreGuard()} if malicious else {}
 
 
 def masking(graph: Graph, security: Security = Security.HONEST) -> Backend:
     malicious = security is Security.MALICIOUS
-    who = {"roster": ROSTER} if malicious else {}
+
+    def guarded() -> dict[str, Any]:
+        return _guard(malicious)
 
     def config(n: int) -> MaskingConfig:
-        extra = {"security": security, "max_corrupt": 1, "roster": ROSTER} if malicious else {}
+        extra = (
+            {"security": security, "max_corrupt": 1, "roster": cohort_of(n)[0]}
+            if malicious
+            else {}
+        )
         return MaskingConfig.create(graph, n, DIM, QUANT, round_number=9, **extra)
 
-    def identity(c: int) -> dict[str, Any]:
-        return {"identity": IDENTITIES[c], **who} if malicious else {}
+    def who(cfg: MaskingConfig) -> dict[str, Any]:
+        return {"roster": cohort_of(cfg.num_clients)[0]} if malicious else {}
+
+    def identity(cfg: MaskingConfig, c: int) -> dict[str, Any]:
+        if not malicious:
+            return {}
+        roster, identities = cohort_of(cfg.num_clients)
+        return {"identity": identities[c], "roster": roster}
 
     return Backend(
         name=("secagg" if graph is Graph.COMPLETE else "secagg+") + ("-malicious" * malicious),
         config=config,
         server=lambda cfg: (
-            MaskingServer(cfg, model_digest=MODEL, **who) if malicious else MaskingServer(cfg)
+            MaskingServer(cfg, model_digest=MODEL, **who(cfg)) if malicious else MaskingServer(cfg)
         ),
         client=lambda cfg, c, x, e: MaskingClient(
-            cfg, c, x, entropy=e, **identity(c), **({"model_digest": MODEL} if malicious else {})
+            cfg,
+            c,
+            x,
+            entropy=e,
+            **identity(cfg, c),
+            **({"model_digest": MODEL} if malicious else {}),
         ),
         restore=lambda data, cfg, e: MaskingClient.restore(
-            data, cfg, entropy=e, **(identity(_client_of(data)) if malicious else {})
+            data, cfg, entropy=e, **identity(cfg, _client_of(data)), **guarded()
         ),
         minimum=lambda cfg: cfg.threshold + 1,
         secret_messages=(6,),  # UNMASKING_REQUEST
@@ -95,22 +127,31 @@ def _client_of(saved: bytes) -> int:
 def paillier(key: PrivateKey, security: Security = Security.HONEST) -> Backend:
     malicious = security is Security.MALICIOUS
 
+    def guarded() -> dict[str, Any]:
+        return _guard(malicious)
+
     def config(n: int) -> PaillierConfig:
         extra = {"security": security, "roster_digest": ROSTER.digest} if malicious else {}
         return PaillierConfig(9, DIM, QUANT, tuple(range(1, n + 1)), **extra)
 
     def identity(c: int) -> dict[str, Any]:
-        return {"identity": IDENTITIES[c], "roster": ROSTER} if malicious else {}
+        if not malicious:
+            return {}
+        return {"identity": IDENTITIES[c], "roster": ROSTER, "model_digest": MODEL}
 
     return Backend(
         name="paillier" + ("-malicious" * malicious),
         config=config,
-        server=lambda cfg: PaillierServer(cfg, roster=ROSTER) if malicious else PaillierServer(cfg),
+        server=lambda cfg: (
+            PaillierServer(cfg, roster=ROSTER, model_digest=MODEL)
+            if malicious
+            else PaillierServer(cfg)
+        ),
         client=lambda cfg, c, x, e: PaillierClient(
             cfg, c, x, key=key if c == cfg.key_holder else None, entropy=e, **identity(c)
         ),
         restore=lambda data, cfg, e: PaillierClient.restore(
-            data, cfg, entropy=e, **identity(_client_of(data))
+            data, cfg, entropy=e, **identity(_client_of(data)), **guarded()
         ),
         minimum=lambda cfg: cfg.minimum,
         secret_messages=(18,),  # PAILLIER_DECRYPTION_REQUEST
