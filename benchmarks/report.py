@@ -426,7 +426,7 @@ def _malicious_section(data: Mapping[str, Any] | None, shown: str) -> list[str]:
             "signing, the consistency round"
             + (
                 f" and the larger graph (k = {m['neighbours']} instead of "
-                f"{h['neighbours']}) that a threshold of 2t > k + colluding neighbours "
+                f"{h['neighbours']}) that a threshold of 2t > k + c + 1 (c colluding neighbours) "
                 "needs to survive the dropout."
                 if m["neighbours"] != h["neighbours"]
                 else "."

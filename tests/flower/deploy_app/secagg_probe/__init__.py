@@ -1,0 +1,1 @@
+"""A probe app for the deployment test: each node adds a known update."""
