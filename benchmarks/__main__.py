@@ -3,9 +3,11 @@
     python -m benchmarks sweep [--quick] [--reps N] [--protocols ...]   # the sweeps
     python -m benchmarks round [secagg simulate's flags]               # one round + floor
     python -m benchmarks malicious [--reps N] [--quick]                # malicious vs honest
+    python -m benchmarks flower [--reps N] [--quick]                   # ours vs Flower's SecAgg+
 
 ``round`` is ``secagg simulate`` with the cost floor measured in the same process and
-``ratio_to_floor`` in its report.
+``ratio_to_floor`` in its report. ``flower`` runs our SecAgg+ and Flower's SecAgg+ in
+the same in-process Flower engine (needs flwr 1.42, the ``compare`` extra).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-USAGE = "usage: python -m benchmarks {sweep,round,malicious} [options]   (--help after any)"
+USAGE = "usage: python -m benchmarks {sweep,round,malicious,flower} [options]   (--help after any)"
 
 
 def _round(argv: list[str]) -> int:
@@ -47,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.malicious import main as malicious
 
         return malicious(args[1:])
+    if args[:1] == ["flower"]:
+        from benchmarks.flower_compare import main as flower
+
+        return flower(args[1:])
     print(USAGE, file=sys.stderr)
     return 2
 

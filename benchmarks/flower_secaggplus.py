@@ -1,15 +1,16 @@
-"""Baseline: Flower 1.41's own SecAgg+, driven in one process.
+"""Baseline: Flower 1.42's own SecAgg+, driven in one process.
 
 Flower's real server workflow (``flwr.server.workflow.SecAggPlusWorkflow``) talks to real
 ``ClientApp``s wrapped with Flower's client mod (``flwr.client.mod.secaggplus_mod``) through
-:class:`_LoopbackGrid`, a small in-memory ``Grid`` that delivers each message synchronously
-from the calling thread. No Ray, gRPC, SuperLink or subprocess is involved, so the result's
-``method`` is ``"workflow"``. Every message crosses the same codec Flower 1.41 uses on the
-wire: it is deflated into Flower's content-addressed object tree (one ``bytes`` blob per
-object, as pushed with ``PushObject``) and inflated again on the other side. The blob
-sizes are the byte counts; the codec CPU is charged to the party that runs it.
-
-This module imports only numpy, flwr and the standard library (never ``secagg``).
+:class:`MeteredGrid`: secagg's in-process Flower engine
+(:class:`secagg.flower.InProcessGrid`, which runs each ClientApp synchronously from the
+calling thread) with a meter on its wire. No Ray, network, SuperLink or subprocess is
+involved, so the result's ``method`` is ``"workflow"``. Every message crosses the codec
+Flower 1.42 uses on the wire: it is deflated into Flower's content-addressed object tree
+(one ``bytes`` blob per object, each named by its SHA-256) and inflated again on the
+other side. The blob sizes are the byte counts; the codec CPU is charged to the party
+that runs it, and reported on its own (``codec_cpu_s``) so that the protocol's compute
+can be read without Flower's transport.
 
 How the knobs map onto Flower's (``run_flower_secaggplus``):
 
@@ -38,20 +39,42 @@ sharing (pycryptodome, GF(2^128) per 16-byte chunk) runs in a ThreadPoolExecutor
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import logging
 import random
 import statistics
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Literal
+from unittest.mock import patch
 
 import numpy as np
 import numpy.typing as npt
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.client import Client, NumPyClient
+from flwr.client.mod import secaggplus_mod
+from flwr.clientapp import ClientApp
+from flwr.common import FitRes, Parameters, Scalar, parameters_to_ndarrays
+from flwr.common.secure_aggregation.ndarrays_arithmetic import parameters_multiply
+from flwr.common.secure_aggregation.quantization import quantize
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key
+from flwr.server.client_manager import SimpleClientManager
+from flwr.server.client_proxy import ClientProxy
+from flwr.server.compat import LegacyContext
+from flwr.server.compat.grid_client_proxy import GridClientProxy
+from flwr.server.strategy import FedAvg
+from flwr.server.workflow import SecAggPlusWorkflow
+from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
+from flwr.server.workflow.constant import Key as WorkflowKey
+from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
+from flwr.supercore.inflatable.inflatable_utils import inflate_object_from_contents
 
-FLOWER_SERIES = "1.41."
+from secagg.flower import grid as grid_module
+from secagg.flower.grid import FIRST_NODE_ID, InProcessGrid
+
+FLOWER_SERIES = "1.42."
 # Flower's stage names -> the masking stage names of benchmarks/schema.py.
 STAGE_NAMES = {
     "setup": "advertise",
@@ -61,24 +84,19 @@ STAGE_NAMES = {
 }
 DropoutStage = Literal["advertise", "share", "upload", "unmask"]
 _STAGE_ORDER = ("advertise", "share", "upload", "unmask")
-_RUN_ID = 1
-_NODE_ID_BASE = 1_000
+RUN_ID = 1
 
 
 def flower_available() -> bool:
-    """True if flwr 1.41.x is installed and its SecAgg+ workflow and client mod import."""
+    """True if the installed flwr is the series this module drives (1.42.x).
+
+    The module itself needs flwr (and ``secagg.flower``) to import; this checks that
+    the installed release is the one whose internals it relies on."""
     try:
         version = importlib.metadata.version("flwr")
     except importlib.metadata.PackageNotFoundError:
         return False
-    if not version.startswith(FLOWER_SERIES):
-        return False
-    try:
-        for module in ("flwr.client.mod", "flwr.server.workflow"):
-            importlib.import_module(module)
-    except ImportError:
-        return False
-    return True
+    return version.startswith(FLOWER_SERIES)
 
 
 def default_neighbours(clients: int) -> int:
@@ -87,191 +105,203 @@ def default_neighbours(clients: int) -> int:
     return min(k + (k % 2), clients - 1)
 
 
-class _Ledger:
-    """What the loopback grid saw: per-client CPU seconds and bytes, per-stage CPU seconds."""
-
-    def __init__(self) -> None:
-        self.client_cpu_s: dict[int, float] = {}
-        self.bytes_up: dict[int, int] = {}
-        self.bytes_down: dict[int, int] = {}
-        self.stage_cpu_s: dict[str, float] = {}
-        # numpy global RNG state just before each client's masking call, to replay its
-        # stochastic rounding in the exactness check.
-        self.rng_state_before_upload: dict[int, Any] = {}
-
-    def add(self, table: dict[int, Any], nid: int, value: float) -> None:
-        table[nid] = table.get(nid, 0) + value
+# ------------------------------------------------------------------------ the metered grid
 
 
-def _deflate(message: Any) -> tuple[str, dict[str, bytes]]:
-    """Flower's wire form of a message: its object ID and every object's blob."""
-    from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
+@dataclass
+class WireLedger:
+    """What crossed a :class:`MeteredGrid`, in process CPU seconds and Flower-serialized bytes.
 
-    message.metadata.__dict__["_message_id"] = message.object_id
-    blobs = {oid: obj.deflate() for oid, obj in get_all_nested_objects(message).items()}
-    return message.object_id, blobs
+    ``client_cpu_s[node]`` is everything that node did: inflating the messages it
+    received, its ClientApp (mods and app) and deflating its replies; ``app_cpu_s[node]``
+    is its ClientApp calls alone. ``codec_cpu_s`` is every deflate and inflate, of both
+    sides. ``grid_cpu_s`` is all the time spent inside ``push_messages`` and
+    ``pull_messages`` (the nodes' whole work and the codec). ``bytes_down``/``bytes_up``
+    are the serialized sizes of the messages a node received / sent.
+    """
 
+    codec_cpu_s: float = 0.0
+    grid_cpu_s: float = 0.0
+    client_cpu_s: dict[int, float] = field(default_factory=dict)
+    app_cpu_s: dict[int, float] = field(default_factory=dict)
+    bytes_up: dict[int, int] = field(default_factory=dict)
+    bytes_down: dict[int, int] = field(default_factory=dict)
 
-def _inflate(message_id: str, blobs: dict[str, bytes]) -> Any:
-    """Rebuild a message from its blobs, as the receiving SuperNode or Grid does."""
-    from flwr.supercore.inflatable.inflatable_utils import inflate_object_from_contents
-
-    message: Any = inflate_object_from_contents(message_id, blobs)
-    message.metadata.__dict__["_message_id"] = message_id
-    return message
-
-
-def _make_grid(
-    apps: dict[int, Any],
-    contexts: dict[int, Any],
-    dropped: set[int],
-    drop_from: str,
-    ledger: _Ledger,
-) -> Any:
-    """A Grid that hands each message to its node's ClientApp, in this thread, at once."""
-    from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key
-    from flwr.serverapp.grid import Grid
-    from flwr.supercore.run import Run
-
-    class _LoopbackGrid(Grid):
-        """Synchronous in-memory delivery; a dropped client never answers from drop_from on."""
-
-        def __init__(self) -> None:
-            self._run = Run.create_empty(_RUN_ID)
-            self._replies: dict[str, Any] = {}
-
-        def set_run(self, run: Any) -> None:
-            self._run = run
-
-        @property
-        def run(self) -> Any:
-            return self._run
-
-        def create_message(
-            self,
-            content: Any,
-            message_type: str,
-            dst_node_id: int,
-            group_id: str,
-            ttl: float | None = None,
-        ) -> Any:
-            from flwr.app import Message
-
-            return Message(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
-
-        def get_node_ids(self) -> Iterable[int]:
-            return list(apps)
-
-        def push_messages(self, messages: Iterable[Any]) -> Iterable[str]:
-            ids = []
-            for msg in messages:
-                msg_id = self._deliver(msg)
-                ids.append(msg_id)
-            return ids
-
-        def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Any]:
-            return [self._replies.pop(i) for i in message_ids if i in self._replies]
-
-        def send_and_receive(
-            self, messages: Iterable[Any], *, timeout: float | None = None
-        ) -> Iterable[Any]:
-            return self.pull_messages(self.push_messages(messages))
-
-        def _deliver(self, msg: Any) -> str:
-            nid = int(msg.metadata.dst_node_id)
-            flower_stage = str(msg.content.config_records[RECORD_KEY_CONFIGS][Key.STAGE])
-            stage = STAGE_NAMES[flower_stage]
-            msg_id, blobs = _deflate(msg)  # server CPU
-            ledger.add(ledger.bytes_down, nid, sum(len(b) for b in blobs.values()))
-            if nid in dropped and _STAGE_ORDER.index(stage) >= _STAGE_ORDER.index(drop_from):
-                return msg_id  # the client has vanished: no reply, ever
-            if stage == "upload":
-                ledger.rng_state_before_upload[nid] = np.random.get_state()
-            with _task_identity(nid):
-                start = time.process_time()
-                reply = apps[nid](_inflate(msg_id, blobs), contexts[nid])
-                reply_id, reply_blobs = _deflate(reply)
-                ledger.add(ledger.client_cpu_s, nid, time.process_time() - start)
-            ledger.add(ledger.bytes_up, nid, sum(len(b) for b in reply_blobs.values()))
-            self._replies[msg_id] = _inflate(reply_id, reply_blobs)  # server CPU
-            return msg_id
-
-    return _LoopbackGrid()
+    @staticmethod
+    def add(table: dict[int, Any], node: int, value: float) -> None:
+        table[node] = table.get(node, 0) + value
 
 
-def _make_client_app(update: npt.NDArray[np.float32]) -> Any:
-    """A ClientApp whose fit returns ``update`` with weight 1, wrapped in secaggplus_mod."""
-    from flwr.client import ClientApp, NumPyClient
-    from flwr.client.mod import secaggplus_mod
+class MeteredGrid(InProcessGrid):
+    """:class:`secagg.flower.InProcessGrid` with a meter on its wire (:attr:`wire`).
 
-    class _FixedUpdateClient(NumPyClient):
-        def fit(
-            self, parameters: list[Any], config: dict[str, Any]
-        ) -> tuple[list[Any], int, dict[str, Any]]:
-            return [update], 1, {}
+    The grid copies every message through its module-level ``wire_copy`` (deflate, then
+    inflate: what a deployment's sender and receiver do). While a push runs, that
+    function is swapped for :meth:`_copy`, the same two steps timed apart, so the deflate
+    is charged to the sender and the inflate to the receiver, and the blob sizes are the
+    byte counts. A node's ClientApp runs between the copy of its instruction and the copy
+    of its reply: that interval is its app time. ``traffic`` is emptied after each push
+    (a benchmark keeps no messages).
+    """
 
-    def client_fn(context: Any) -> Any:
-        return _FixedUpdateClient().to_client()
+    def __init__(
+        self,
+        client_app: ClientApp,
+        node_configs: Sequence[Mapping[str, object]],
+        *,
+        before_push: Callable[[InProcessGrid, Message], None] | None = None,
+    ) -> None:
+        super().__init__(client_app, node_configs, run_id=RUN_ID, before_push=before_push)
+        self.wire = WireLedger()
+        self._delivered_at = 0.0
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        start = time.process_time()
+        try:
+            with patch.object(grid_module, "wire_copy", self._copy):
+                return list(super().push_messages(messages))
+        finally:
+            self.traffic.clear()
+            self.wire.grid_cpu_s += time.process_time() - start
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        start = time.process_time()
+        try:
+            return list(super().pull_messages(message_ids))
+        finally:
+            self.wire.grid_cpu_s += time.process_time() - start
+
+    def _copy(self, message: Message) -> Message:
+        """``secagg.flower.grid.wire_copy``, metered."""
+        start = time.process_time()
+        contents = {oid: o.deflate() for oid, o in get_all_nested_objects(message).items()}
+        deflated = time.process_time()
+        size = sum(len(blob) for blob in contents.values())  # inflating empties contents
+        copy = inflate_object_from_contents(message.object_id, contents)
+        if not isinstance(copy, Message):
+            raise TypeError("a message did not read back as a message")
+        copy.metadata.__dict__["_message_id"] = message.metadata.message_id
+        end = time.process_time()
+        wire = self.wire
+        wire.codec_cpu_s += end - start
+        if message.metadata.reply_to_message_id:  # a node's reply: the node deflated it
+            node = message.metadata.src_node_id
+            wire.add(wire.bytes_up, node, size)
+            wire.add(wire.app_cpu_s, node, start - self._delivered_at)
+            wire.add(wire.client_cpu_s, node, deflated - self._delivered_at)
+        else:  # the server's instruction: the node inflates it, then runs its app
+            node = message.metadata.dst_node_id
+            wire.add(wire.bytes_down, node, size)
+            wire.add(wire.client_cpu_s, node, end - deflated)
+            self._delivered_at = end
+        return copy
+
+
+# ------------------------------------------------------------------------ Flower's parts
+
+
+class FixedUpdateClient(NumPyClient):
+    """A NumPyClient whose fit returns ``arrays`` (whatever it received) with weight 1."""
+
+    def __init__(self, arrays: list[npt.NDArray[np.float32]]) -> None:
+        self.arrays = arrays
+
+    def fit(
+        self, parameters: list[npt.NDArray[Any]], config: dict[str, Any]
+    ) -> tuple[list[npt.NDArray[np.float32]], int, dict[str, Any]]:
+        return self.arrays, 1, {}
+
+
+def _make_client_app(updates: Mapping[int, npt.NDArray[np.float32]]) -> ClientApp:
+    """One ClientApp for every node, wrapped in secaggplus_mod: node ``nid``'s fit returns
+    ``updates[nid]`` with weight 1."""
+
+    def client_fn(context: Context) -> Client:
+        return FixedUpdateClient([updates[int(context.node_id)]]).to_client()
 
     return ClientApp(client_fn=client_fn, mods=[secaggplus_mod])
 
 
-def _make_workflow(ledger: _Ledger, **kwargs: Any) -> Any:
-    """SecAggPlusWorkflow with each stage's CPU seconds (all parties) written to ledger."""
-    from flwr.server.workflow import SecAggPlusWorkflow
+class _TimedWorkflow(SecAggPlusWorkflow):
+    """SecAggPlusWorkflow writing each stage's CPU seconds (all parties) to ``stage_cpu_s``."""
 
-    class _TimedWorkflow(SecAggPlusWorkflow):
-        def _timed(self, name: str, stage: Callable[..., bool], *args: Any) -> bool:
-            start = time.process_time()
-            try:
-                return stage(*args)
-            finally:
-                ledger.stage_cpu_s[name] = time.process_time() - start
+    def __init__(self, stage_cpu_s: dict[str, float], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stage_cpu_s = stage_cpu_s
 
-        def setup_stage(self, *args: Any) -> bool:
-            return self._timed("advertise", super().setup_stage, *args)
+    def _timed(self, name: str, stage: Callable[..., bool], *args: Any) -> bool:
+        start = time.process_time()
+        try:
+            return stage(*args)
+        finally:
+            self.stage_cpu_s[name] = time.process_time() - start
 
-        def share_keys_stage(self, *args: Any) -> bool:
-            return self._timed("share", super().share_keys_stage, *args)
+    def setup_stage(self, *args: Any) -> bool:
+        return self._timed("advertise", super().setup_stage, *args)
 
-        def collect_masked_vectors_stage(self, *args: Any) -> bool:
-            return self._timed("upload", super().collect_masked_vectors_stage, *args)
+    def share_keys_stage(self, *args: Any) -> bool:
+        return self._timed("share", super().share_keys_stage, *args)
 
-        def unmask_stage(self, *args: Any) -> bool:
-            return self._timed("unmask", super().unmask_stage, *args)
+    def collect_masked_vectors_stage(self, *args: Any) -> bool:
+        return self._timed("upload", super().collect_masked_vectors_stage, *args)
 
-    return _TimedWorkflow(**kwargs)
+    def unmask_stage(self, *args: Any) -> bool:
+        return self._timed("unmask", super().unmask_stage, *args)
 
 
-def _make_strategy(clients: int, sink: list[npt.NDArray[np.float64]]) -> Any:
+class _CapturingFedAvg(FedAvg):
     """FedAvg that samples every client and keeps the workflow's aggregate in ``sink``.
 
     SecAggPlusWorkflow hands every FitRes the same unmasked mean; FedAvg would only
     average identical copies of it, so that step is skipped (not SecAgg+ work).
     """
-    from flwr.common import parameters_to_ndarrays
-    from flwr.server.strategy import FedAvg
 
-    class _CapturingFedAvg(FedAvg):
-        def aggregate_fit(
-            self, server_round: int, results: list[Any], failures: list[Any]
-        ) -> tuple[Any, dict[str, Any]]:
-            if not results:
-                return None, {}
-            parameters = results[0][1].parameters
-            sink.extend(parameters_to_ndarrays(parameters))
-            return parameters, {}
+    def __init__(self, clients: int, sink: list[npt.NDArray[np.float64]]) -> None:
+        super().__init__(
+            fraction_fit=1.0,
+            fraction_evaluate=0.0,
+            min_fit_clients=clients,
+            min_available_clients=clients,
+        )
+        self.sink = sink
 
-    return _CapturingFedAvg(
-        fraction_fit=1.0,
-        fraction_evaluate=0.0,
-        min_fit_clients=clients,
-        min_available_clients=clients,
-    )
+    def aggregate_fit(
+        self,
+        server_round: int,
+        results: list[tuple[ClientProxy, FitRes]],
+        failures: list[tuple[ClientProxy, FitRes] | BaseException],
+    ) -> tuple[Parameters | None, dict[str, Scalar]]:
+        if not results:
+            return None, {}
+        parameters = results[0][1].parameters
+        self.sink.extend(parameters_to_ndarrays(parameters))
+        return parameters, {}
+
+
+def stage_of(message: Message) -> str:
+    """The masking stage name (benchmarks/schema.py) of a SecAggPlusWorkflow message."""
+    return STAGE_NAMES[str(message.content.config_records[RECORD_KEY_CONFIGS][Key.STAGE])]
+
+
+def _dropper(
+    dropped: set[int], drop_from: str, rng_states: dict[int, Any]
+) -> Callable[[InProcessGrid, Message], None]:
+    """A ``before_push`` hook: a dropped node goes offline from ``drop_from`` on (it never
+    answers again); before each upload, keep numpy's global RNG state (to replay the
+    node's stochastic rounding in the exactness check)."""
+
+    def before_push(grid: InProcessGrid, message: Message) -> None:
+        node, stage = message.metadata.dst_node_id, stage_of(message)
+        if node in dropped and _STAGE_ORDER.index(stage) >= _STAGE_ORDER.index(drop_from):
+            grid.offline.add(node)
+        elif stage == "upload":
+            rng_states[node] = np.random.get_state()
+
+    return before_push
 
 
 @contextmanager
-def _seeded_global_random(seed: int) -> Iterator[None]:
+def seeded_global_random(seed: int) -> Iterator[None]:
     """Seed Python's and numpy's global RNGs (Flower uses both), then restore them."""
     py_state, np_state = random.getstate(), np.random.get_state()
     random.seed(seed)
@@ -284,28 +314,17 @@ def _seeded_global_random(seed: int) -> Iterator[None]:
 
 
 @contextmanager
-def _task_identity(node_id: int) -> Iterator[None]:
-    """Act as Flower task ``node_id`` of run 1 (Flower keeps one identity per process)."""
-    from flwr.supercore.task_identity import TaskIdentity
-
-    saved = (TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id)
-    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = node_id, _RUN_ID, node_id
+def quiet_flower() -> Iterator[None]:
+    """Silence Flower's and secagg.flower's per-stage INFO logging for a run."""
+    loggers = [logging.getLogger(name) for name in ("flwr", "secagg.flower")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
-        TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id = saved
-
-
-@contextmanager
-def _quiet_flower() -> Iterator[None]:
-    """Silence Flower's per-stage INFO logging for the duration of a run."""
-    logger = logging.getLogger("flwr")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _check_args(
@@ -331,14 +350,11 @@ def _exactness(
     aggregate: npt.NDArray[np.float64],
     updates: dict[int, npt.NDArray[np.float32]],
     survivors: list[int],
-    ledger: _Ledger,
+    rng_states: dict[int, Any],
     bits: int,
     clip: float,
 ) -> dict[str, object]:
     """Compare Flower's output with the survivors' inputs, in integers and in floats."""
-    from flwr.common.secure_aggregation.ndarrays_arithmetic import parameters_multiply
-    from flwr.common.secure_aggregation.quantization import quantize
-
     n, target = len(survivors), 2**bits
     step = 2 * clip / target
     # Invert Flower's dequantization: mean = (sum_q * step - n * clip) / n.
@@ -351,7 +367,7 @@ def _exactness(
     saved = np.random.get_state()
     try:
         for nid in survivors:
-            np.random.set_state(ledger.rng_state_before_upload[nid])
+            np.random.set_state(rng_states[nid])
             scaled = parameters_multiply([updates[nid]], 1.0)
             expected += quantize(scaled, clip, target)[0].astype(np.int64)
     finally:
@@ -370,6 +386,23 @@ def _exactness(
     }
 
 
+def _legacy_context(
+    clients: int, grid: InProcessGrid, sink: list[npt.NDArray[np.float64]]
+) -> LegacyContext:
+    """The server's LegacyContext in round 1: every node registered, no global model."""
+    manager = SimpleClientManager()
+    for nid in grid.get_node_ids():
+        manager.register(GridClientProxy(nid, grid, RUN_ID))
+    server_state = RecordDict(
+        {
+            MAIN_CONFIGS_RECORD: ConfigRecord({WorkflowKey.CURRENT_ROUND: 1}),
+            MAIN_PARAMS_RECORD: ArrayRecord(),
+        }
+    )
+    base = Context(run_id=RUN_ID, node_id=0, node_config={}, state=server_state, run_config={})
+    return LegacyContext(base, strategy=_CapturingFedAvg(clients, sink), client_manager=manager)
+
+
 def run_flower_secaggplus(
     clients: int,
     dim: int,
@@ -382,7 +415,7 @@ def run_flower_secaggplus(
     dropout_stage: DropoutStage = "upload",
     seed: int = 0,
 ) -> dict[str, object]:
-    """One round of Flower 1.41's SecAgg+ over random float32 vectors, in this process.
+    """One round of Flower 1.42's SecAgg+ over random float32 vectors, in this process.
 
     Parameters
     ----------
@@ -403,19 +436,21 @@ def run_flower_secaggplus(
     A dict: ``method`` ("workflow"), ``flwr_version``, the configuration (``num_shares`` is
     what Flower used), ``survivors`` (clients whose masked vector is in the sum), ``exact``
     (see Notes), CPU seconds (``client_cpu_s`` median and ``client_cpu_s_max`` over the
-    clients that answered every stage, ``server_cpu_s``, ``total_cpu_s``), ``wall_s``,
-    median bytes per such client over the four stages (``bytes_up_per_client``,
-    ``bytes_down_per_client``), ``expansion_vs_float32`` and ``stage_<name>_s`` (CPU
-    seconds of all parties in each stage, named as in benchmarks/schema.py).
+    clients that answered every stage, ``server_cpu_s``, ``total_cpu_s``, and of the
+    total ``codec_cpu_s``, Flower's message deflate/inflate on both sides, and
+    ``protocol_cpu_s``, the rest), ``wall_s``, median bytes per such client over the four
+    stages (``bytes_up_per_client``, ``bytes_down_per_client``), ``expansion_vs_float32``
+    and ``stage_<name>_s`` (CPU seconds of all parties in each stage, named as in
+    benchmarks/schema.py).
 
     Raises
     ------
     NotImplementedError: for dropout stages before the upload ("advertise", "share").
-        Flower 1.41 cannot finish such a round: its unmask stage lists a client lost in
+        Flower cannot finish such a round: its unmask stage lists a client lost in
         setup or share_keys as a dead neighbour, and the survivors' secaggplus_mod fails
         (KeyError) looking up that client's key shares, which it never sent; the server
         also needs shares of every sampled client. Tried with this module: it raises.
-    RuntimeError: if flwr 1.41 is missing or Flower's workflow halts.
+    RuntimeError: if flwr 1.42 is missing or Flower's workflow halts.
 
     Notes
     -----
@@ -434,10 +469,10 @@ def run_flower_secaggplus(
     FitIns carry no arrays), so bytes down are the protocol's own.
     """
     if not flower_available():
-        raise RuntimeError("flwr 1.41.x is not installed (pip install flwr==1.41.0)")
+        raise RuntimeError("flwr 1.42.x is not installed (pip install flwr==1.42.0)")
     if dropout_stage not in ("upload", "unmask"):
         raise NotImplementedError(
-            f"dropouts at {dropout_stage!r}: Flower 1.41 cannot finish a round with a "
+            f"dropouts at {dropout_stage!r}: Flower cannot finish a round with a "
             "client lost before it uploads (its unmask stage asks the survivors for "
             "key shares of that client, which they never received)"
         )
@@ -446,43 +481,24 @@ def run_flower_secaggplus(
     _check_args(clients, dim, dropout, bits, clip, k, t)
 
     import flwr
-    from flwr.app import ArrayRecord, ConfigRecord, Context, RecordDict
-    from flwr.common.constant import SUPERLINK_NODE_ID
-    from flwr.server.client_manager import SimpleClientManager
-    from flwr.server.compat import LegacyContext
-    from flwr.server.compat.grid_client_proxy import GridClientProxy
-    from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
-    from flwr.server.workflow.constant import Key as WorkflowKey
 
     rng = np.random.default_rng(seed)
-    node_ids = [_NODE_ID_BASE + i for i in range(clients)]
+    node_ids = [FIRST_NODE_ID + i for i in range(clients)]
     updates = {nid: rng.normal(0.0, 0.1, dim).astype(np.float32) for nid in node_ids}
     n_drop = round(dropout * clients)
     dropped = {int(x) for x in rng.choice(node_ids, size=n_drop, replace=False)}
 
-    ledger = _Ledger()
-    apps = {nid: _make_client_app(updates[nid]) for nid in node_ids}
-    contexts = {
-        nid: Context(run_id=_RUN_ID, node_id=nid, node_config={}, state=RecordDict(), run_config={})
-        for nid in node_ids
-    }
-    grid = _make_grid(apps, contexts, dropped, dropout_stage, ledger)
-    manager = SimpleClientManager()
-    for nid in node_ids:
-        manager.register(GridClientProxy(nid, grid, _RUN_ID))
+    rng_states: dict[int, Any] = {}
+    grid = MeteredGrid(
+        _make_client_app(updates),
+        [{} for _ in node_ids],
+        before_push=_dropper(dropped, dropout_stage, rng_states),
+    )
     aggregate: list[npt.NDArray[np.float64]] = []
-    server_state = RecordDict(
-        {
-            MAIN_CONFIGS_RECORD: ConfigRecord({WorkflowKey.CURRENT_ROUND: 1}),
-            MAIN_PARAMS_RECORD: ArrayRecord(),
-        }
-    )
-    base = Context(run_id=_RUN_ID, node_id=0, node_config={}, state=server_state, run_config={})
-    context = LegacyContext(
-        base, strategy=_make_strategy(clients, aggregate), client_manager=manager
-    )
-    workflow = _make_workflow(
-        ledger,
+    context = _legacy_context(clients, grid, aggregate)
+    stage_cpu_s: dict[str, float] = {}
+    workflow = _TimedWorkflow(
+        stage_cpu_s,
         num_shares=k + 1,
         reconstruction_threshold=t,
         max_weight=1.0,
@@ -491,8 +507,7 @@ def run_flower_secaggplus(
         modulus_range=2**32,
     )
 
-    server_identity = _task_identity(SUPERLINK_NODE_ID)
-    with _seeded_global_random(seed), _quiet_flower(), server_identity:
+    with seeded_global_random(seed), quiet_flower():
         wall0, cpu0 = time.perf_counter(), time.process_time()
         workflow(grid, context)
         total_cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -501,11 +516,12 @@ def run_flower_secaggplus(
         survivors = sorted(
             nid for nid in node_ids if nid not in dropped or dropout_stage == "unmask"
         )
-        check = _exactness(aggregate[0], updates, survivors, ledger, bits, clip)
+        check = _exactness(aggregate[0], updates, survivors, rng_states, bits, clip)
 
+    wire = grid.wire
     complete = [nid for nid in node_ids if nid not in dropped]
-    client_cpu = [ledger.client_cpu_s[nid] for nid in complete]
-    bytes_up = statistics.median(ledger.bytes_up[nid] for nid in complete)
+    client_cpu = [wire.client_cpu_s[nid] for nid in complete]
+    bytes_up = statistics.median(wire.bytes_up[nid] for nid in complete)
     return {
         "protocol": "flower-secagg+",
         "method": "workflow",
@@ -524,13 +540,15 @@ def run_flower_secaggplus(
         **check,
         "client_cpu_s": statistics.median(client_cpu),
         "client_cpu_s_max": max(client_cpu),
-        "server_cpu_s": total_cpu - sum(ledger.client_cpu_s.values()),
+        "server_cpu_s": total_cpu - sum(wire.client_cpu_s.values()),
         "total_cpu_s": total_cpu,
+        "codec_cpu_s": wire.codec_cpu_s,
+        "protocol_cpu_s": total_cpu - wire.codec_cpu_s,
         "wall_s": wall,
         "bytes_up_per_client": bytes_up,
-        "bytes_down_per_client": statistics.median(ledger.bytes_down[nid] for nid in complete),
+        "bytes_down_per_client": statistics.median(wire.bytes_down[nid] for nid in complete),
         "expansion_vs_float32": bytes_up / (4 * dim),
-        **{f"stage_{name}_s": ledger.stage_cpu_s.get(name) for name in _STAGE_ORDER},
+        **{f"stage_{name}_s": stage_cpu_s.get(name) for name in _STAGE_ORDER},
     }
 
 
