@@ -52,6 +52,7 @@ FLOOR_DESCRIPTIONS = {
 
 # The scale points of the issue: (protocol, clients, dim).
 MALICIOUS_JSON = "malicious.json"  # beside the CSV: python -m benchmarks malicious
+FLOWER_COMPARE_JSON = "flower_compare.json"  # beside the CSV: python -m benchmarks flower
 SCALE_POINTS = (("secagg+", 1000, 100_000), ("secagg", 100, 100_000))
 FLOWER_CLIENTS = 50
 
@@ -179,7 +180,22 @@ def _pairs(
     return out
 
 
-def _flower_section(points: Sequence[Point]) -> list[str]:
+def _codec_shares(compare: Mapping[str, Any] | None) -> dict[tuple[int, int], float]:
+    """(clients, dim) -> the median share of the Flower harness's CPU that went to
+    Flower's message codec, from ``python -m benchmarks flower``'s ``baseline_codec``."""
+    if compare is None:
+        return {}
+    return {
+        (int(c["clients"]), int(c["dim"])): float(c["codec_share"]["median"])
+        for c in compare.get("baseline_codec", [])
+    }
+
+
+def _flower_section(
+    points: Sequence[Point],
+    compare: Mapping[str, Any] | None = None,
+    sweep_flwr: str | None = None,
+) -> list[str]:
     def clients_of(protocol: str) -> set[int]:
         return {p.clients for p in points if p.protocol == protocol and p.clients is not None}
 
@@ -190,45 +206,280 @@ def _flower_section(points: Sequence[Point]) -> list[str]:
     out = [f"### Our SecAgg+ against Flower's SecAgg+ ({clients} clients)", ""]
     if not pairs:
         return [*out, "No point has both secagg+ and flower-secagg+ at the same size.", ""]
+    shares = _codec_shares(compare)
     headers = [
         "dim",
         "dropout",
         "neighbours (ours / Flower)",
         "total CPU s: ours",
-        "Flower",
-        "speed-up",
+        "Flower, incl. its message codec",
+        "speed-up, incl. Flower's codec",
         "client median CPU s: ours",
-        "Flower",
+        "Flower (incl. codec)",
         "server CPU s: ours",
-        "Flower",
+        "Flower (incl. codec)",
         "bytes up per client: ours",
         "Flower",
+        "Flower's codec share",
+        "Flower, protocol alone",
+        "speed-up, protocol alone",
     ]
     rows = []
     for p, q in pairs:
+        share = shares.get((clients, p.dim)) if p.dim is not None else None
+        theirs = q.median("total_cpu_s")
+        alone = None if theirs is None or share is None else theirs * (1 - share)
         rows.append(
             [
                 fmt_int(p.dim),
                 fmt_dropout(p.dropout),
                 f"{fmt_int(p.neighbours)} / {fmt_int(q.neighbours)}",
                 _mark(p, fmt(p.median("total_cpu_s"))),
-                _mark(q, fmt(q.median("total_cpu_s"))),
-                fmt_factor(_ratio(q.median("total_cpu_s"), p.median("total_cpu_s"))),
+                _mark(q, fmt(theirs)),
+                fmt_factor(_ratio(theirs, p.median("total_cpu_s"))),
                 _mark(p, fmt(p.median("client_cpu_s"))),
                 _mark(q, fmt(q.median("client_cpu_s"))),
                 _mark(p, fmt(p.median("server_cpu_s"))),
                 _mark(q, fmt(q.median("server_cpu_s"))),
                 fmt(p.median("bytes_up_per_client")),
                 fmt(q.median("bytes_up_per_client")),
+                DASH if share is None else f"{fmt(100 * share)}%",
+                _mark(q, fmt(alone)),
+                fmt_factor(_ratio(alone, p.median("total_cpu_s"))),
             ]
         )
     return [
         *out,
-        "Speed-up = Flower's total CPU seconds / ours (medians over repetitions).",
+        *_flower_sweep_text(compare, sweep_flwr),
         "",
         *_table(headers, rows, "r" * len(headers)),
         "",
     ]
+
+
+def _flower_sweep_text(compare: Mapping[str, Any] | None, sweep_flwr: str | None) -> list[str]:
+    """What the sweep's Flower comparison measures, and how its codec share was taken off."""
+    lead = (
+        "Ours is the sweep's `total CPU s`: every party's protocol work (quantization, "
+        "masking, key agreement, secret sharing, our message encoding) over an in-memory "
+        "transport, no Flower. Flower's is its own `SecAggPlusWorkflow` and "
+        "`secaggplus_mod` driven in one process through an in-process Flower grid, where "
+        "every message also goes through Flower's record codec (deflate/inflate into "
+        "its object tree, a SHA-256 id per object): Flower's transport, not its SecAgg+. "
+        "So the speed-up including Flower's codec overstates the gap in protocol compute."
+    )
+    if compare is None:
+        return [
+            lead,
+            "",
+            "Flower's codec share was not measured in this run (`python -m benchmarks "
+            "flower` measures it), so only totals including it are shown. Medians over "
+            "repetitions.",
+        ]
+    flwr = (compare.get("machine") or {}).get("flwr")
+    version = f" (measured with flwr {sweep_flwr})" if sweep_flwr and sweep_flwr != flwr else ""
+    return [
+        lead,
+        "",
+        "**Protocol compute alone on both sides:** `Flower, protocol alone` is Flower's "
+        "total with its codec taken off. The share of the same harness's CPU that went "
+        "to Flower's codec was measured apart, at the same clients and dim, by `"
+        + str(compare.get("command", "python -m benchmarks flower"))
+        + f"` (flwr {flwr}, commit `{compare.get('git_commit', '?')}`, median over its "
+        "repetitions) and is applied to this run's Flower total"
+        + version
+        + ". `speed-up, protocol alone` is that over ours; a dash means the share was not "
+        "measured at that size. Medians over repetitions. The whole round inside one "
+        "Flower engine, transport included on both sides, is compared in the next section.",
+    ]
+
+
+# Targets of the same-engine comparison: (key in "ratios", label, at least or at most).
+COMPARE_TARGETS = (
+    ("protocol_speedup", "protocol compute at least {t}{x} less than Flower's SecAgg+", ">="),
+    ("round_speedup", "the whole round at least {t}{x} less CPU", ">="),
+    ("upload_ratio", "upload bytes at most {t}{x} Flower's", "<="),
+)
+
+
+def read_flower_compare(path: Path) -> dict[str, Any] | None:
+    """The JSON of ``python -m benchmarks flower``, or None when absent. Raises
+    ReportError when it is not the JSON that command writes."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for point in data["points"]:
+            int(point["clients"]), int(point["dim"]), bool(point["target"])
+            for name in ("ours", "flower"):
+                system = point["systems"][name]
+                for key in ("protocol_cpu_s", "round_cpu_s", "wall_s", "codec_cpu_s"):
+                    float(system[key])
+                for key in ("bytes_up_per_client", "bytes_down_per_client"):
+                    float(system[key])
+                float(system["max_abs_error"]), float(system["step"])
+                bool(system["within_step"])
+            for ratio in point["ratios"].values():
+                float(ratio["median"]), float(ratio["min"]), float(ratio["max"])
+        for key in ("protocol_speedup", "round_speedup", "upload_ratio"):
+            float(data["targets"][key])
+        for codec in data["baseline_codec"]:
+            int(codec["clients"]), int(codec["dim"]), float(codec["codec_share"]["median"])
+        int(data["reps"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ReportError(f"{path}: not the output of python -m benchmarks flower ({exc})") from exc
+    result: dict[str, Any] = data
+    return result
+
+
+def _spread_text(ratio: Mapping[str, float]) -> str:
+    """A per-repetition ratio: median (min-max) and the multiplication sign."""
+    return f"{fmt(ratio['median'])}{TIMES} ({fmt(ratio['min'])}{DASH}{fmt(ratio['max'])})"
+
+
+def _flower_compare_section(data: Mapping[str, Any] | None, shown: str) -> list[str]:
+    out = ["### Our SecAgg+ against Flower's SecAgg+ in the same Flower engine", ""]
+    if data is None:
+        return [*out, f"Not in this run (`python -m benchmarks flower` writes {shown}).", ""]
+    flwr = (data.get("machine") or {}).get("flwr")
+    out += [
+        f"From `{data['command']}` ({data['reps']} repetitions, commit "
+        f"`{data['git_commit']}`, flwr {flwr}). Both systems run one FedAvg round of the "
+        "same legacy `NumPyClient` app (its fit returns the parameters it received plus "
+        "a fixed update, `num_examples = 1` on every client) in the same in-process "
+        "Flower engine (secagg's `InProcessGrid`: every message serialized and read back "
+        "by Flower's own codec), with the same model size, cohort, clip "
+        f"c = {data.get('clip')} and {data.get('bits')} bits. Ours: "
+        "`ClientApp(client_fn, mods=[secagg_mod])` and `DefaultWorkflow(fit_workflow="
+        "SecAggWorkflow(...))`, with our default neighbours k and threshold t; Flower's: "
+        "`ClientApp(client_fn, mods=[secaggplus_mod])` and `DefaultWorkflow(fit_workflow="
+        "SecAggPlusWorkflow(num_shares=k + 1, reconstruction_threshold=t, ...))`. Each "
+        "repetition runs both systems, each in a fresh process, alternating which goes "
+        "first; values are medians over repetitions, ratios are taken per repetition "
+        "(its two runs paired), median (range).",
+        "",
+        "- *protocol CPU*: each client's CPU inside the mod minus inside the app's own "
+        "fit (`call_next`), summed over clients, plus the server's: the fit workflow's "
+        "CPU minus its time inside grid push/pull (which runs the clients and Flower's "
+        "serialization) and minus the legacy FedAvg's own `configure_fit` and "
+        "`aggregate_fit` (the same app code on both sides).",
+        "- *round CPU*: process CPU of the whole `DefaultWorkflow` round, Flower's "
+        "message serialization on both sides included; *Flower codec* is the part of it "
+        "spent in that serialization; *wall*: the round's wall time.",
+        "- *bytes*: the Flower-serialized size of every message a node sent (up) or "
+        "received (down) over the round, the model broadcast included; median over "
+        "clients.",
+        "- *max error*: the largest absolute difference between the aggregate update "
+        "(new global model minus the old) and the plain mean of the clients' updates; "
+        "*step*: that system's quantization step (ours 2c/(2^b - 1), Flower's 2c/2^b).",
+        "",
+        "Our protocol CPU here is more than the sweep's `secagg+` total at the same size: "
+        "inside Flower the mod also turns the models into one float64 vector to take the "
+        "update, and saves and restores the client's state (checksummed) in the node's "
+        "`Context` around every message, as a deployment that may start a fresh ClientApp "
+        "process per message requires.",
+        "",
+    ]
+    headers = [
+        "clients",
+        "dim",
+        "k / t",
+        "system",
+        "protocol CPU s (clients + server)",
+        "round CPU s",
+        "of which Flower codec",
+        "wall s",
+        "bytes up / client",
+        "bytes down / client",
+        "max error",
+        "step",
+        "within one step",
+    ]
+    rows = []
+    for point in data["points"]:
+        for name, label in (("ours", "ours"), ("flower", "Flower")):
+            v = point["systems"][name]
+            rows.append(
+                [
+                    fmt_int(point["clients"]),
+                    fmt_int(point["dim"]),
+                    f"{point['neighbours']} / {point['threshold']}",
+                    label,
+                    f"{fmt(v['protocol_cpu_s'])} ({fmt(v['client_protocol_cpu_s'])} + "
+                    f"{fmt(v['server_protocol_cpu_s'])})"
+                    if "client_protocol_cpu_s" in v
+                    else fmt(v["protocol_cpu_s"]),
+                    fmt(v["round_cpu_s"]),
+                    fmt(v["codec_cpu_s"]),
+                    fmt(v["wall_s"]),
+                    fmt(v["bytes_up_per_client"]),
+                    fmt(v["bytes_down_per_client"]),
+                    fmt(v["max_abs_error"]),
+                    fmt(v["step"]),
+                    "yes" if v["within_step"] else "**no**",
+                ]
+            )
+    out += [*_table(headers, rows, "rrrl" + "r" * 8 + "l"), ""]
+    ratio_headers = [
+        "clients",
+        "dim",
+        "protocol CPU: Flower / ours",
+        "round CPU: Flower / ours",
+        "wall: Flower / ours",
+        "bytes up: ours / Flower",
+        "bytes down: ours / Flower",
+    ]
+    ratio_rows = [
+        [
+            fmt_int(point["clients"]),
+            fmt_int(point["dim"]),
+            *(
+                _spread_text(point["ratios"][key])
+                for key in (
+                    "protocol_speedup",
+                    "round_speedup",
+                    "wall_speedup",
+                    "upload_ratio",
+                    "download_ratio",
+                )
+            ),
+        ]
+        for point in data["points"]
+    ]
+    out += [*_table(ratio_headers, ratio_rows, "r" * len(ratio_headers)), ""]
+    return out + _compare_verdicts(data)
+
+
+def _compare_verdicts(data: Mapping[str, Any]) -> list[str]:
+    """The targets at the target dimension: met or **not met**, with the measured value."""
+    targets = data["targets"]
+    points = [p for p in data["points"] if p["target"]]
+    if not points:
+        return []
+    out = [f"Targets at d = {fmt_int(int(data['target_dim']))} (medians of the paired ratios):", ""]
+    for point in points:
+        lines = []
+        for key, text, sense in COMPARE_TARGETS:
+            target, value = float(targets[key]), float(point["ratios"][key]["median"])
+            met = value >= target if sense == ">=" else value <= target
+            label = text.format(t=f"{target:g}", x=TIMES)
+            verdict = "met" if met else "**not met**"
+            lines.append(f"{label}: {verdict} ({_spread_text(point['ratios'][key])})")
+        ours, flower = point["systems"]["ours"], point["systems"]["flower"]
+        lines.append(
+            "the aggregate exact to within one step: "
+            + ("met" if ours["within_step"] else "**not met**")
+            + f" (ours: max error {fmt(ours['max_abs_error'])} against a step of "
+            f"{fmt(ours['step'])}, "
+            + ("within it in every repetition" if ours["within_step"] else "**not** always")
+            + f"; Flower's: max error {fmt(flower['max_abs_error'])} against "
+            f"{fmt(flower['step'])}, "
+            + ("also within it in every repetition" if flower["within_step"] else "**not** always")
+            + ")"
+        )
+        out.append(f"- {fmt_int(point['clients'])} clients {TIMES} {fmt_int(point['dim'])}:")
+        out += [f"  - {line}" for line in lines]
+    return [*out, ""]
 
 
 def _paillier_section(points: Sequence[Point]) -> list[str]:
@@ -540,6 +791,10 @@ def render(
     """
     points = read_table(csv_path)
     meta = read_meta(meta_path(csv_path))
+    compare_path = csv_path.parent / FLOWER_COMPARE_JSON
+    compare = read_flower_compare(compare_path)
+    sweep_machine = meta.get("machine")
+    sweep_flwr = sweep_machine.get("flwr") if isinstance(sweep_machine, Mapping) else None
     plots = make_plots(points, img_dir)
     command = meta.get("command")
     shown = _shown(csv_path)
@@ -585,7 +840,8 @@ def render(
         "",
         "## Headline comparisons",
         "",
-        *_flower_section(points),
+        *_flower_section(points, compare, None if sweep_flwr is None else str(sweep_flwr)),
+        *_flower_compare_section(compare, _shown(compare_path)),
         *_paillier_section(points),
         *_floor_section(points),
         *_scale_section(points),

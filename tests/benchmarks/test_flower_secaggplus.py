@@ -113,3 +113,34 @@ def test_early_dropouts_are_not_supported(stage: fs.DropoutStage) -> None:
 def test_bad_configurations_are_refused(kwargs: dict[str, Any], clients: int) -> None:
     with pytest.raises(ValueError):
         fs.run_flower_secaggplus(clients, 10, **kwargs)
+
+
+def test_the_metered_grid_counts_serialized_sizes_per_side() -> None:
+    from flwr.app import ConfigRecord, Context, Message, RecordDict
+    from flwr.clientapp import ClientApp
+
+    from secagg.flower import grid as grid_module
+
+    app = ClientApp()
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        return Message(RecordDict({"r": ConfigRecord({"up": b"u" * 3000})}), reply_to=msg)
+
+    original = grid_module.wire_copy
+    grid = fs.MeteredGrid(app, [{}, {}])
+    out = [
+        Message(RecordDict({"c": ConfigRecord({"down": b"d" * 5000})}), node, "train")
+        for node in grid.get_node_ids()
+    ]
+    replies = list(grid.send_and_receive(out))
+    assert [r.content["r"]["up"] for r in replies] == [b"u" * 3000] * 2
+    assert grid_module.wire_copy is original  # the meter is only on during a push
+    wire = grid.wire
+    assert set(wire.bytes_down) == set(wire.bytes_up) == {1000, 1001}
+    for node in (1000, 1001):
+        assert 5000 < wire.bytes_down[node] < 6000  # Flower's framing around the payload
+        assert 3000 < wire.bytes_up[node] < 4000
+        assert 0 <= wire.app_cpu_s[node] <= wire.client_cpu_s[node]
+    assert wire.codec_cpu_s + sum(wire.app_cpu_s.values()) <= wire.grid_cpu_s
+    assert grid.traffic == []
