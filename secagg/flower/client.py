@@ -34,7 +34,6 @@ from secagg.flower.records import (
     REPLY_KEY,
     ROUND_KEY,
     STEP_KEY,
-    flatten,
     get_int,
     get_payload,
     model_arrays,
@@ -109,7 +108,8 @@ def _first(msg: Message, context: Context, call_next: ClientAppCallable) -> Mess
     new_layout, new = model_arrays(trained.content)
     if new_layout.shapes != layout.shapes:
         raise ConfigurationError("the app returned a model of another shape")
-    update = flatten(new) - flatten(received)
+    # Array by array, in the model's own dtype: no float64 copies of the whole model.
+    update = np.concatenate([(n - r).ravel() for n, r in zip(new, received, strict=True)])
     weight = reply_weight(trained.content, weight_key)
     protected = encode_weighted(update, weight, spec.quantization)
     guard = RestoreGuard()
