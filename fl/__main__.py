@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fl.aggregator import check_backend
-from fl.config import FLConfig, parse_config, with_backend
+from fl.config import FLConfig, parse_config, reference_backend, with_backend
 from fl.data import Dataset, load_dataset
 from fl.errors import ConfigError
 from fl.report import (
@@ -54,11 +54,23 @@ def _run_one(
 ) -> RunResult:
     from tqdm import tqdm
 
+    dp_line = ""
+    if config.dp != "none":
+        noise = (
+            f"noise multiplier {config.noise_multiplier}"
+            if config.noise_multiplier is not None
+            else f"target epsilon {config.target_epsilon}"
+        )
+        dp_line = (
+            f"\n   DP: {config.dp}, {noise}, L2 clip {config.l2_clip}, {config.bits} bits, "
+            f"delta {config.delta}"
+        )
     print(
         f"\n== {config.backend}: {config.dataset}, {config.clients} clients "
         f"(Dirichlet alpha={config.alpha}), {config.clients_per_round} per round, "
         f"{config.rounds} rounds, dropout {config.dropout} at '{config.dropout_stage}', "
         f"seed {config.seed}"
+        + dp_line
         + (
             f"\n   INSECURE: protocol randomness from --insecure-seed {config.insecure_seed}: "
             "reproducible, and every mask is predictable"
@@ -67,7 +79,7 @@ def _run_one(
         ),
         flush=True,
     )
-    print(table_header(config.backend), flush=True)
+    print(table_header(config.backend, dp=config.dp != "none"), flush=True)
     with tqdm(
         total=config.rounds, desc=config.backend, unit="round", disable=not config.progress,
         file=sys.stderr, leave=False,
@@ -84,6 +96,13 @@ def _run_one(
 def _print_summary(run: RunResult) -> None:
     s = summarize(run)
     overhead = s["mean_overhead"]
+    if run.dp is not None:
+        eps = run.dp["epsilon"]
+        print(
+            f"{run.backend}: ({'no DP' if eps is None else f'epsilon {eps:.3f}'}, delta "
+            f"{run.dp['delta']:g} (+{run.dp['delta_with_sampler_slack'] - run.dp['delta']:.1e} "
+            f"sampler slack), noise multiplier {run.dp['noise_multiplier']:.4g})"
+        )
     print(
         f"{run.backend}: final accuracy {100 * s['final_accuracy']:.2f}% after "
         f"{s['rounds_completed']} rounds ({s['rounds_skipped']} skipped), "
@@ -113,7 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             # also skips the rounds the secure run aborted, so that aggregation is the
             # only difference between the two curves.
             aborted = frozenset(r.round for r in run.rounds if r.skipped)
-            reference = _run_one(with_backend(config, "plain"), dataset, aborted)
+            reference = _run_one(
+                with_backend(config, reference_backend(config)), dataset, aborted
+            )
     except (ConfigError, ConfigurationError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -133,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         c = compare_runs(run, reference)
         verdict = "within" if c["within_tolerance"] else "OUTSIDE"
         print(
-            f"{run.backend} vs plain: final accuracy gap {c['final_accuracy_gap_pp']:.2f} pp "
+            f"{run.backend} vs {reference.backend}: final accuracy gap "
+            f"{c['final_accuracy_gap_pp']:.2f} pp "
             f"({verdict} {c['tolerance_pp']} pp), largest gap over rounds "
             f"{c['max_accuracy_gap_pp']:.2f} pp"
         )

@@ -30,6 +30,7 @@ else:  # pragma: no cover - the fl extra installs tomli on 3.10
     import tomli as tomllib
 
 DROP_STAGES = tuple(s.value for s in DropStage)
+DP_MECHANISMS = ("none", "ddg", "skellam")
 
 
 def _setting(
@@ -79,6 +80,18 @@ class FLConfig:
         "run is reproducible bit for bit (anyone with the seed can unmask every client)",
         int, optional=True,
     )
+    dp: str = _setting("none", "distributed DP noise added by each client before secure "
+                       "aggregation: none, ddg (discrete Gaussian) or skellam", str, DP_MECHANISMS)
+    noise_multiplier: float | None = _setting(
+        None, "DP: noise multiplier z (the summed noise has std z * l2-clip)", float,
+        optional=True,
+    )
+    target_epsilon: float | None = _setting(
+        None, "DP: pick the smallest noise multiplier whose epsilon after all rounds is at "
+        "most this", float, optional=True,
+    )
+    l2_clip: float = _setting(1.0, "DP: clip each update's L2 norm to this", float)
+    delta: float = _setting(1e-5, "DP: the delta epsilon is reported for", float)
     out: str = _setting("out", "directory for results.json, rounds.csv and accuracy.png", str)
     compare: bool = _setting(False, "also run plain on the same seed and plot both", bool)
     progress: bool = _setting(True, "show a progress bar", bool)
@@ -115,10 +128,34 @@ class FLConfig:
             raise ConfigError(f"insecure_seed must be non-negative, got {self.insecure_seed}")
         if self.compare and self.backend == "plain":
             raise ConfigError("--compare needs a secure backend to compare plain against")
+        self._check_dp()
         try:
             QuantizationConfig(clip=self.clip, bits=self.bits, max_clients=self.clients_per_round)
         except ConfigurationError as exc:
             raise ConfigError(f"quantization: {exc}") from None
+
+    def _check_dp(self) -> None:
+        if self.dp == "none":
+            for name in ("noise_multiplier", "target_epsilon"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"{name} applies with --dp ddg or skellam only")
+            return
+        if self.backend == "plain":
+            raise ConfigError("--dp needs a secure backend (secagg, secagg+ or paillier)")
+        if (self.noise_multiplier is None) == (self.target_epsilon is None):
+            raise ConfigError("--dp needs exactly one of --noise-multiplier and --target-epsilon")
+        if self.noise_multiplier is not None and not (
+            math.isfinite(self.noise_multiplier) and self.noise_multiplier >= 0
+        ):
+            raise ConfigError(f"noise_multiplier must be >= 0, got {self.noise_multiplier}")
+        if self.target_epsilon is not None and not (
+            math.isfinite(self.target_epsilon) and self.target_epsilon > 0
+        ):
+            raise ConfigError(f"target_epsilon must be positive, got {self.target_epsilon}")
+        if not (math.isfinite(self.l2_clip) and self.l2_clip > 0):
+            raise ConfigError(f"l2_clip must be a positive number, got {self.l2_clip}")
+        if not 0.0 < self.delta < 1.0:
+            raise ConfigError(f"delta must be in (0, 1), got {self.delta}")
 
     @property
     def drop_stage(self) -> DropStage:
@@ -206,5 +243,14 @@ def parse_config(argv: Sequence[str] | None = None) -> FLConfig:
 
 
 def with_backend(config: FLConfig, backend: str) -> FLConfig:
-    """The same run on another backend (used by ``--compare``)."""
-    return replace(config, backend=backend, compare=False)
+    """The same run on another backend, without DP (used by ``--compare``)."""
+    return replace(
+        config, backend=backend, compare=False, dp="none", noise_multiplier=None,
+        target_epsilon=None,
+    )
+
+
+def reference_backend(config: FLConfig) -> str:
+    """What ``--compare`` runs beside ``config``: plain, or with DP the same secure
+    backend without DP."""
+    return "plain" if config.dp == "none" else config.backend

@@ -2,8 +2,9 @@
 
 Table columns (see docs/fl.md): test accuracy after the round, test loss, survivors
 of the sampled clients, client crypto CPU ms (median client), server crypto CPU ms
-(plus key-holder ms for Paillier), KiB uploaded per client, and the overhead: crypto
-ms on the critical path over the CPU ms of the plain weighted mean of the same updates.
+(plus key-holder ms for Paillier), KiB uploaded per client, the overhead: crypto
+ms on the critical path over the CPU ms of the plain weighted mean of the same updates,
+and with DP the epsilon spent so far.
 """
 
 from __future__ import annotations
@@ -23,17 +24,21 @@ ACCURACY_TOLERANCE_PP = 0.5  # the promise: secure within 0.5 points of plain
 _COLUMNS = ("round", "acc %", "loss", "survivors", "client ms", "server ms", "KiB up", "overhead")
 _WIDTHS = (5, 6, 6, 9, 9, 9, 8, 9)
 _KEYHOLDER = ("keyholder ms", 12)
+_EPSILON = ("epsilon", 8)
 
 
 def _with_keyholder(backend: str) -> bool:
     return backend.startswith("paillier")
 
 
-def table_header(backend: str) -> str:
-    """The column titles (and a rule under them) for ``backend``'s table."""
+def table_header(backend: str, dp: bool = False) -> str:
+    """The column titles (and a rule under them) for ``backend``'s table; with ``dp``,
+    the epsilon spent so far."""
     cols = list(zip(_COLUMNS, _WIDTHS, strict=True))
     if _with_keyholder(backend):
         cols.insert(6, _KEYHOLDER)
+    if dp:
+        cols.append(_EPSILON)
     head = "  ".join(title.rjust(width) for title, width in cols)
     return f"{head}\n{'-' * len(head)}"
 
@@ -44,7 +49,7 @@ def table_row(record: RoundRecord, backend: str, sampled: int) -> str:
     if record.skipped:
         return (
             f"{record.round:>5}  {100 * record.accuracy:6.2f}  {record.loss:6.3f}  "
-            f"{surv:>9}  skipped: too few survivors"
+            f"{surv:>9}  skipped: too few survivors (nothing released)"
         )
     cells = [
         f"{record.round:>5}",
@@ -58,6 +63,8 @@ def table_row(record: RoundRecord, backend: str, sampled: int) -> str:
     ]
     if _with_keyholder(backend):
         cells.insert(6, f"{record.keyholder_crypto_ms:12.1f}")
+    if record.epsilon is not None:
+        cells.append(f"{record.epsilon:8.3f}" if math.isfinite(record.epsilon) else f"{'inf':>8}")
     return "  ".join(cells)
 
 
@@ -106,7 +113,9 @@ def summarize(run: RunResult) -> dict[str, Any]:
 
 
 def run_to_dict(run: RunResult) -> dict[str, Any]:
+    out: dict[str, Any] = {} if run.dp is None else {"dp": dict(run.dp)}
     return {
+        **out,
         "backend": run.backend,
         "n_params": run.n_params,
         "client_sizes": list(run.client_sizes),
@@ -171,7 +180,11 @@ def plot_accuracy(path: Path, runs: Sequence[RunResult]) -> None:
     for run, style in zip(runs, ("-o", "--s", ":^"), strict=False):
         xs = [0] + [r.round for r in run.rounds]
         ys = [100 * run.initial.accuracy] + [100 * r.accuracy for r in run.rounds]
-        ax.plot(xs, ys, style, markersize=3, label=run.backend)
+        label = run.backend
+        if run.dp is not None:
+            eps = run.dp.get("epsilon")
+            label += f" (epsilon {eps:.2f}, delta {run.dp['delta']:g})" if eps else " (no DP)"
+        ax.plot(xs, ys, style, markersize=3, label=label)
     cfg = runs[0].config
     ax.set_title(
         f"FedAvg on {cfg.dataset}: {cfg.clients} clients, {cfg.clients_per_round}/round, "

@@ -21,9 +21,11 @@ and batches, so their only difference is the aggregation itself.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,10 +33,12 @@ import numpy.typing as npt
 from fl.aggregator import Aggregator, make_aggregator
 from fl.config import FLConfig
 from fl.data import Dataset, dirichlet_partition, load_dataset
+from fl.errors import ConfigError
 from fl.flatten import flatten, restore
 from fl.model import build_model
 from fl.train import Evaluation, evaluate, local_update
-from secagg.errors import AbortError
+from secagg.dp import DPConfig, Mechanism, PrivacyAccountant, noise_for_epsilon
+from secagg.errors import AbortError, ConfigurationError
 from secagg.primitives.entropy import Entropy, seeded_entropy, system_entropy
 from secagg.result import DropStage
 
@@ -73,6 +77,7 @@ class RoundRecord:
     max_abs_update: float = 0.0
     train_s: float = 0.0  # wall time of local training, all sampled clients
     aggregate_s: float = 0.0  # wall time of the aggregation call
+    epsilon: float | None = None  # DP: epsilon of all rounds so far, at the config's delta
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class RunResult:
     client_sizes: tuple[int, ...]
     initial: Evaluation
     rounds: tuple[RoundRecord, ...]
+    dp: Mapping[str, Any] | None = None  # DP: every parameter, derived value and final epsilon
 
     @property
     def final_accuracy(self) -> float:
@@ -117,22 +123,24 @@ def run_fedavg(
     the plain reference skip the rounds the secure backend aborted, so that the two runs
     differ by the aggregation alone.
     """
-    if aggregator is None:
-        entropy: Entropy = system_entropy
-        if config.insecure_seed is not None:
-            # Explicitly asked for: every protocol key, mask and share becomes
-            # predictable to whoever knows the seed (seeded_entropy warns).
-            entropy = seeded_entropy(config.insecure_seed)
-        aggregator = make_aggregator(
-            config.backend, clip=config.clip, bits=config.bits, key_bits=config.key_bits,
-            neighbours=config.neighbours, threshold=config.threshold, entropy=entropy,
-        )
     if dataset is None:
         dataset = load_dataset(config.dataset, test_fraction=config.test_fraction,
                                seed=config.seed)
     shards = dirichlet_partition(dataset.train_y, config.clients, config.alpha, config.seed)
     model = build_model(config.model, dataset.image_shape, dataset.n_classes, seed=config.seed)
     weights_now = flatten(model, include_buffers=False).astype(np.float64)
+    privacy = dp_setup(config, weights_now.size) if config.dp != "none" else None
+    if aggregator is None:
+        entropy: Entropy = system_entropy
+        if config.insecure_seed is not None:
+            # Explicitly asked for: every protocol key, mask, share and DP noise draw
+            # becomes predictable to whoever knows the seed (seeded_entropy warns).
+            entropy = seeded_entropy(config.insecure_seed)
+        aggregator = make_aggregator(
+            config.backend, clip=config.clip, bits=config.bits, key_bits=config.key_bits,
+            neighbours=config.neighbours, threshold=config.threshold, entropy=entropy,
+            dp=privacy.config if privacy is not None else None,
+        )
     initial = evaluate(model, dataset.test_x, dataset.test_y)
     log.info(
         "%s: %d clients (sizes %d..%d), %d parameters, initial accuracy %.4f",
@@ -186,9 +194,12 @@ def run_fedavg(
                 dropped=tuple(ids[p] for p in sorted(dropouts)), skipped=True,
                 skip_reason=reason, train_s=train_s,
                 aggregate_s=time.perf_counter() - start,
+                # nothing was released: the round costs no privacy
+                epsilon=privacy.accountant.epsilon() if privacy is not None else None,
             )
         else:
             aggregate_s = time.perf_counter() - start
+            epsilon = privacy.step(agg.metrics.survivors) if privacy is not None else None
             weights_now = weights_now + config.server_lr * agg.mean
             restore(model, weights_now, include_buffers=False)
             last = evaluate(model, dataset.test_x, dataset.test_y)
@@ -205,6 +216,7 @@ def run_fedavg(
                 overhead=m.overhead, max_error_vs_plain=m.max_error_vs_plain,
                 quantization_bound=m.quantization_bound, clipped=m.clipped,
                 max_abs_update=m.max_abs_update, train_s=train_s, aggregate_s=aggregate_s,
+                epsilon=epsilon,
             )
         records.append(record)
         if on_round is not None:
@@ -216,4 +228,70 @@ def run_fedavg(
         client_sizes=tuple(len(s) for s in shards),
         initial=initial,
         rounds=tuple(records),
+        dp=privacy.summary() if privacy is not None else None,
     )
+
+
+@dataclass
+class Privacy:
+    """A run's DP configuration and its accountant."""
+
+    config: DPConfig
+    accountant: PrivacyAccountant
+    chosen_by_target: bool
+
+    def step(self, contributors: int) -> float:
+        return self.accountant.step(contributors)
+
+    def summary(self) -> dict[str, Any]:
+        c = self.config
+        epsilon, delta = self.accountant.guarantee()
+        return {
+            "mechanism": c.mechanism.value,
+            "noise_multiplier": c.noise_multiplier,
+            "noise_multiplier_from_target_epsilon": self.chosen_by_target,
+            "l2_clip": c.l2_clip,
+            "expected_clients": c.expected_clients,
+            "bits": c.bits,
+            "dim": c.dim,
+            "padded_dim": c.padded_dim,
+            "mod_clip_prob": c.mod_clip_prob,
+            "beta": c.beta,
+            "dropout_margin": c.dropout,
+            "scale": c.scale,
+            "local_noise_std": c.local_stddev,
+            "l2_sensitivity": c.l2_sensitivity,
+            "sampling_rate": self.accountant.sampling_rate,
+            "delta": self.accountant.delta,
+            "rounds_accounted": self.accountant.rounds,
+            "epsilon": epsilon if math.isfinite(epsilon) else None,
+            "delta_with_sampler_slack": delta,
+        }
+
+
+def dp_setup(config: FLConfig, dim: int) -> Privacy:
+    """The run's DPConfig (its noise multiplier from --target-epsilon when asked) and an
+    accountant with Poisson sampling at clients_per_round / clients (the usual
+    approximation of sampling a fixed number without replacement). Raises ConfigError
+    when the bits or the target cannot be met."""
+    rate = config.clients_per_round / config.clients
+
+    def make(z: float) -> DPConfig:
+        return DPConfig(
+            Mechanism(config.dp), z, config.l2_clip, config.clients_per_round, config.bits,
+            dim, dropout=config.dropout,
+        )
+
+    try:
+        z = config.noise_multiplier
+        if z is None:
+            assert config.target_epsilon is not None  # checked by FLConfig
+            z = noise_for_epsilon(
+                config.target_epsilon, make, rounds=config.rounds,
+                clients=config.clients_per_round, delta=config.delta, sampling_rate=rate,
+            )
+        dp = make(z)
+    except ConfigurationError as exc:
+        raise ConfigError(f"dp: {exc}") from None
+    accountant = PrivacyAccountant(dp, config.delta, rate)
+    return Privacy(dp, accountant, config.noise_multiplier is None)

@@ -34,10 +34,11 @@ simulation; a real deployment has no such view.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -46,9 +47,13 @@ from secagg.errors import AbortError, ConfigurationError, InputError, WeightErro
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.quantize import QuantizationConfig, quantization_error_bound
 from secagg.result import Backend, DropStage
-from secagg.simulation import run_round
+from secagg.simulation import round_metrics, run_round, simulate_round
+from secagg.timing import SERVER, CpuLedger
 from secagg.validation import require_list
 from secagg.weighting import check_weights
+
+if TYPE_CHECKING:  # secagg.dp needs scipy (the `dp` extra): imported only when used
+    from secagg.dp import DPConfig
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +295,13 @@ class SecureAggregator:
         clients and the largest weight of each call, so the sum never wraps around.
     neighbours, threshold: masking protocols only; ``None`` lets secagg choose.
     key_bits: Paillier modulus size.
-    entropy: randomness for the protocol (keys, masks, rounding); ``os.urandom``.
+    dp: distributed DP (:class:`secagg.dp.DPConfig`): each client's update is rotated,
+        L2-clipped to ``dp.l2_clip``, rounded and noised before the backend protects it
+        (``clip`` and ``bits`` are then unused: ``dp.bits`` is the width); the mean is
+        the unweighted mean of the contributing clients (weights would change the
+        sensitivity). Account for it with :class:`secagg.dp.PrivacyAccountant`.
+    dp_context: public bytes mixed into each round's rotation seed (e.g. a job id).
+    entropy: randomness for the protocol (keys, masks, rounding, DP noise); ``os.urandom``.
         :func:`secagg.primitives.entropy.seeded_entropy` makes runs reproducible and
         every secret predictable: for experiments only.
     """
@@ -304,9 +315,18 @@ class SecureAggregator:
         neighbours: int | None = None,
         threshold: int | None = None,
         key_bits: int = 2048,
+        dp: DPConfig | None = None,
+        dp_context: bytes = b"",
         entropy: Entropy = system_entropy,
     ) -> None:
         self.protocol = Backend.parse(protocol)
+        if dp is not None:
+            from secagg.dp import DPConfig
+
+            if not isinstance(dp, DPConfig):
+                raise ConfigurationError("dp must be a secagg.dp.DPConfig")
+        self.dp = dp
+        self.dp_context = dp_context
         if self.protocol is Backend.PLAIN:
             raise ConfigurationError("SecureAggregator needs a secure backend; use PlainAggregator")
         if not self.protocol.masking and (neighbours is not None or threshold is not None):
@@ -319,7 +339,7 @@ class SecureAggregator:
         self.threshold = threshold
         self.key_bits = key_bits
         self.entropy = entropy
-        self.name = self.protocol.value
+        self.name = self.protocol.value + (f" {dp.mechanism.value}" if dp is not None else "")
 
     def _positions(self, prep: _Prepared) -> list[int]:
         """The order in which the clients are handed to secagg.
@@ -359,6 +379,8 @@ class SecureAggregator:
         )
         order = self._positions(prep)
         paillier = self.protocol is Backend.PAILLIER
+        if self.dp is not None:
+            return self._aggregate_dp(self.dp, prep, order, round_number)
         result = run_round(
             self.protocol,
             [prep.arrays[i] for i in order],
@@ -407,6 +429,76 @@ class SecureAggregator:
         )
 
 
+    def _aggregate_dp(
+        self, dp: DPConfig, prep: _Prepared, order: list[int], round_number: int
+    ) -> AggregationResult:
+        """Encode each update with distributed DP, sum the noised integers with the
+        backend, decode the noisy sum; the mean is over the contributing clients."""
+        if len(prep.arrays) > dp.expected_clients:
+            raise ConfigurationError(
+                f"{len(prep.arrays)} clients exceed the DP config's expected_clients "
+                f"{dp.expected_clients}"
+            )
+        from secagg.dp import decode as dp_decode
+        from secagg.dp import encode as dp_encode
+        from secagg.dp import rotation_seed
+
+        seed = rotation_seed(round_number, self.dp_context)
+        ledger = CpuLedger()
+        protected = {}
+        clipped = 0
+        for pos, i in enumerate(order):
+            with ledger.charge(pos + 1, "quantize"):
+                encoded = dp_encode(prep.arrays[i], dp, seed, self.entropy)
+            protected[pos + 1] = encoded.protected
+            clipped += encoded.clipped and i not in prep.drops
+        run = simulate_round(
+            self.protocol,
+            protected,
+            dp.padded_dim,
+            dp.quantization,
+            {order.index(i) + 1: stage for i, stage in prep.drops.items()},
+            neighbours=self.neighbours,
+            threshold=self.threshold,
+            key_bits=self.key_bits if self.protocol is Backend.PAILLIER else 2048,
+            workers=min(2, os.cpu_count() or 1),
+            round_number=round_number,
+            entropy=self.entropy,
+            ledger=ledger,
+        )
+        with ledger.charge(SERVER, "dequantize"):
+            decoded = dp_decode(run.outcome.aggregate, dp, seed)
+        mean = decoded.mean
+        survivors = tuple(sorted(order[s - 1] for s in run.outcome.survivors))
+        ones = [1] * len(prep.arrays)
+        plain, plain_ms = _timed_plain_mean(prep.arrays, ones, survivors)
+        m = round_metrics(self.protocol, run, dp.padded_dim, dp.quantization)
+        metrics = AggregationMetrics(
+            backend=self.name,
+            clients=len(prep.arrays),
+            survivors=len(survivors),
+            dropped=tuple(sorted(prep.drops)),
+            excluded=prep.excluded,
+            client_crypto_ms=1e3 * m.client_cpu_s,
+            client_crypto_ms_max=1e3 * m.client_cpu_s_max,
+            server_crypto_ms=1e3 * m.server_cpu_s,
+            keyholder_crypto_ms=1e3 * m.keyholder_cpu_s,
+            bytes_up_per_client=m.bytes_up_per_client,
+            plain_ms=plain_ms,
+            clipped=int(clipped),
+            max_abs_update=_max_abs(prep.arrays, survivors),
+            # the mean's noise standard deviation per coordinate, for the table
+            quantization_bound=dp.noise_multiplier * dp.l2_clip / max(decoded.clients, 1),
+            max_error_vs_plain=float(np.max(np.abs(mean - plain), initial=0.0)),
+        )
+        return AggregationResult(
+            mean=np.asarray(mean, dtype=np.float64),
+            total_weight=decoded.clients,
+            survivors=survivors,
+            metrics=metrics,
+        )
+
+
 def make_aggregator(
     backend: str,
     *,
@@ -415,13 +507,17 @@ def make_aggregator(
     key_bits: int = 2048,
     neighbours: int | None = None,
     threshold: int | None = None,
+    dp: DPConfig | None = None,
     entropy: Entropy = system_entropy,
 ) -> Aggregator:
     """The aggregator for a backend name (``plain``, ``secagg``, ``secagg+``, ``paillier``).
 
-    Raises ConfigurationError for an unknown backend or settings it cannot use.
+    Raises ConfigurationError for an unknown backend or settings it cannot use (DP needs
+    a secure backend).
     """
     if Backend.parse(backend) is Backend.PLAIN:
+        if dp is not None:
+            raise ConfigurationError("distributed DP needs a secure backend, not plain")
         return PlainAggregator()
     return SecureAggregator(
         backend,
@@ -430,5 +526,6 @@ def make_aggregator(
         key_bits=key_bits,
         neighbours=neighbours,
         threshold=threshold,
+        dp=dp,
         entropy=entropy,
     )
