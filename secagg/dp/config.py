@@ -15,7 +15,8 @@ beta. From them (TFF's formulas, distributed_dp.py):
 - the rounding-inflated sensitivities in the integer domain, Delta_2 and Delta_1.
 
 The config is refused when made (BitBudgetError) if b bits cannot hold the noisy sum's
-tail at a scale of at least 1, naming the smallest b that can.
+tail (k standard deviations) at a scale of at least 1 where rounding at most doubles the
+L2 sensitivity, naming the smallest b that can.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from secagg.validation import require_int, require_real
 
 MAX_SCALE = 1e6  # TFF's MAX_SCALE_FACTOR: beyond it float64 rounding is no longer exact
 MAX_BITS = 32
+# Rounding onto the grid may inflate the L2 sensitivity by at most this factor: beyond
+# it the discretization, not the noise, decides the privacy (and the accuracy).
+MAX_INFLATION = 2.0
 
 
 class Mechanism(str, enum.Enum):
@@ -126,12 +130,13 @@ class DPConfig:
             raise ConfigurationError(f"dropout must be in [0, 1), got {self.dropout}")
         for name in ("noise_multiplier", "l2_clip", "mod_clip_prob", "beta", "dropout"):
             object.__setattr__(self, name, float(getattr(self, name)))
-        if self.scale < 1.0:
+        if not self._fits(self.bits):
             raise BitBudgetError(
                 f"{self.bits} bits cannot hold the noisy sum of {self.expected_clients} "
                 f"clients ({self.mechanism.value}, z = {self.noise_multiplier}, "
-                f"c = {self.l2_clip}, d = {self.dim}) at a scale of at least 1 "
-                f"(scale {self.scale:.3g}): use at least {self.smallest_bits()} bits"
+                f"c = {self.l2_clip}, d = {self.dim}) at a resolution where rounding at "
+                f"most doubles the sensitivity (scale {self.scale:.3g}): use at least "
+                f"{self.smallest_bits()} bits"
             )
 
     # -- what follows from the parameters ---------------------------------------------
@@ -193,17 +198,20 @@ class DPConfig:
             clip=self.l2_clip, bits=self.bits, max_clients=self.expected_clients, max_weight=1
         )
 
+    def _fits(self, bits: int) -> bool:
+        """Whether ``bits`` hold the noisy sum (k standard deviations of it) at a scale
+        s >= 1 where rounding inflates the L2 sensitivity at most MAX_INFLATION-fold."""
+        scale = _scale(
+            bits, self.expected_clients, self.k, self.l2_clip, self.padded_dim, self.local_stddev
+        )
+        if scale < 1.0:
+            return False
+        inflated = inflated_l2_norm_bound(self.l2_clip, 1.0 / scale, self.beta, self.padded_dim)
+        return inflated <= MAX_INFLATION * self.l2_clip
+
     def smallest_bits(self) -> int:
-        """The fewest bits that hold the noisy sum at a scale of at least 1."""
+        """The fewest bits :meth:`_fits` accepts (MAX_BITS + 1 if none)."""
         for bits in range(1, MAX_BITS + 1):
-            scale = _scale(
-                bits,
-                self.expected_clients,
-                self.k,
-                self.l2_clip,
-                self.padded_dim,
-                self.local_stddev,
-            )
-            if scale >= 1.0:
+            if self._fits(bits):
                 return bits
         return MAX_BITS + 1

@@ -55,10 +55,14 @@ def test_k_is_the_two_sided_normal_quantile() -> None:
 
 
 def test_too_few_bits_are_refused_with_the_smallest_that_would_do() -> None:
-    with pytest.raises(BitBudgetError, match="at least 6 bits") as err:
+    with pytest.raises(BitBudgetError, match="at least 10 bits") as err:
         DPConfig(Mechanism.DDG, 1.0, 0.1, 100, 4, 1000)
     assert "100 clients" in str(err.value)
-    DPConfig(Mechanism.DDG, 1.0, 0.1, 100, 6, 1000)  # the bits it named do
+    config = DPConfig(Mechanism.DDG, 1.0, 0.1, 100, 10, 1000)  # the bits it named do
+    # ... where rounding at most doubles the sensitivity; one bit fewer does not
+    assert config.inflated_l2_bound() <= 2 * config.l2_clip
+    with pytest.raises(BitBudgetError):
+        DPConfig(Mechanism.DDG, 1.0, 0.1, 100, 9, 1000)
 
 
 def test_the_backends_budget_sums_without_wraparound() -> None:
