@@ -3,6 +3,8 @@
     python -m benchmarks sweep [--quick] [--reps N] [--protocols ...]   # the sweeps
     python -m benchmarks round [secagg simulate's flags]               # one round + floor
     python -m benchmarks malicious [--reps N] [--quick]                # malicious vs honest
+    python -m benchmarks dp [--reps N]                                 # DP encoding cost
+    python -m benchmarks dp-utility [--rounds R] [--quick]             # docs/dp.md's table
     python -m benchmarks flower [--reps N] [--quick]                   # ours vs Flower's SecAgg+
 
 ``round`` is ``secagg simulate`` with the cost floor measured in the same process and
@@ -16,7 +18,10 @@ import json
 import sys
 from collections.abc import Sequence
 
-USAGE = "usage: python -m benchmarks {sweep,round,malicious,flower} [options]   (--help after any)"
+USAGE = (
+    "usage: python -m benchmarks {sweep,round,malicious,flower,dp,dp-utility} [options]"
+    "   (--help after any)"
+)
 
 
 def _round(argv: list[str]) -> int:
@@ -45,6 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return sweep(args[1:])
     if args[:1] == ["round"]:
         return _round(args[1:])
+    if args[:1] == ["dp-utility"]:
+        from benchmarks.dp_utility import main as dp_utility
+
+        return dp_utility(args[1:])
+    if args[:1] == ["dp"]:
+        from benchmarks.dp_cost import main as dp_cost
+
+        return dp_cost(args[1:])
     if args[:1] == ["malicious"]:
         from benchmarks.malicious import main as malicious
 

@@ -52,6 +52,7 @@ FLOOR_DESCRIPTIONS = {
 
 # The scale points of the issue: (protocol, clients, dim).
 MALICIOUS_JSON = "malicious.json"  # beside the CSV: python -m benchmarks malicious
+DP_JSON = "dp_cost.json"  # beside the CSV: python -m benchmarks dp
 FLOWER_COMPARE_JSON = "flower_compare.json"  # beside the CSV: python -m benchmarks flower
 SCALE_POINTS = (("secagg+", 1000, 100_000), ("secagg", 100, 100_000))
 FLOWER_CLIENTS = 50
@@ -597,6 +598,72 @@ def _scale_section(points: Sequence[Point]) -> list[str]:
     return out
 
 
+def read_dp(path: Path) -> dict[str, Any] | None:
+    """The JSON of ``python -m benchmarks dp``, or None when absent. Raises
+    ReportError when it is not what that command writes."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for point in data["points"]:
+            float(point["plain_quantize_s"])
+            float(point["bytes"]["ratio"])
+            for mechanism in ("ddg", "skellam"):
+                float(point[mechanism]["encode_s"])
+        float(data["targets"]["encode_s"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ReportError(f"{path}: not the output of python -m benchmarks dp ({exc})") from exc
+    result: dict[str, Any] = data
+    return result
+
+
+def _dp_section(data: Mapping[str, Any] | None, shown: str) -> list[str]:
+    out = ["### Distributed DP on a client", ""]
+    if data is None:
+        return [*out, f"Not in this run (`python -m benchmarks dp` writes {shown}).", ""]
+    target_s = float(data["targets"]["encode_s"])
+    target_bytes = float(data["targets"]["bytes_ratio"])
+    out += [
+        f"From `{data['command']}` (commit `{data['git_commit']}`): one client's update of "
+        "d coordinates, DP-encoded (Hadamard rotation, L2 clip, scale, stochastic "
+        "rounding, DDG or Skellam noise, mod 2^b; docs/dp.md) against plain quantization "
+        "at the same bits, in the same process (thread CPU, median over repetitions; the "
+        "noise table is built once per configuration and shown apart). Bytes: one "
+        "client's masked upload in a SecAgg+ round, DP-encoded against quantized.",
+        "",
+    ]
+    headers = [
+        "bits", "d", "plain quantize s", "DDG encode s", "Skellam encode s",
+        "table build s (DDG / Skellam)", "bytes up: DP / plain",
+    ]  # fmt: skip
+    rows = []
+    verdicts = []
+    for p in data["points"]:
+        rows.append(
+            [
+                str(p["bits"]),
+                fmt_int(p["dim"]),
+                fmt(p["plain_quantize_s"]),
+                fmt(p["ddg"]["encode_s"]),
+                fmt(p["skellam"]["encode_s"]),
+                f"{fmt(p['ddg']['table_build_s'])} / {fmt(p['skellam']['table_build_s'])}",
+                fmt_factor(p["bytes"]["ratio"]),
+            ]
+        )
+        slowest = max(p["ddg"]["encode_s"], p["skellam"]["encode_s"])
+        cpu_ok = "met" if slowest <= target_s else "**not met**"
+        bytes_ok = "met" if p["bytes"]["ratio"] <= target_bytes else "**not met**"
+        verdicts.append(
+            f"{p['bits']} bits: encoding at most {fmt(target_s)} s per client {cpu_ok} "
+            f"(slowest {fmt(slowest)} s); bytes at most {fmt(target_bytes)}{TIMES} plain "
+            f"{bytes_ok} ({fmt_factor(p['bytes']['ratio'])}: the rotation pads "
+            f"{fmt_int(p['dim'])} to {fmt_int(p['bytes']['padded_dim'])} coordinates)."
+        )
+    out += [*_table(headers, rows, "r" * len(headers)), ""]
+    out += [*(f"- {line}" for line in verdicts), ""]
+    return out
+
+
 def read_malicious(path: Path) -> dict[str, Any] | None:
     """The JSON of ``python -m benchmarks malicious``, or None when absent. Raises
     ReportError when it is not the JSON that command writes."""
@@ -851,6 +918,7 @@ def render(
             read_malicious(csv_path.parent / MALICIOUS_JSON),
             _shown(csv_path.parent / MALICIOUS_JSON),
         ),
+        *_dp_section(read_dp(csv_path.parent / DP_JSON), _shown(csv_path.parent / DP_JSON)),
         "## All points (medians over repetitions)",
         "",
         *_table(FULL_HEADERS, (full_row(p) for p in points), "ll" + "r" * 6 + "l" + "r" * 9),

@@ -35,7 +35,7 @@ from scipy import special
 
 from secagg.dp.config import DPConfig, Mechanism
 from secagg.dp.samplers import discrete_gaussian_table, skellam_table
-from secagg.errors import ConfigurationError
+from secagg.errors import BitBudgetError, ConfigurationError
 from secagg.validation import require_int, require_real
 
 # google-research's integer orders (the subsampling bound needs integers).
@@ -236,16 +236,39 @@ def noise_for_epsilon(
     if not (math.isfinite(target) and target > 0):
         raise ConfigurationError(f"target epsilon must be positive and finite, got {target}")
 
+    def fits(z: float) -> bool:
+        try:
+            make(z)
+        except BitBudgetError:
+            return False
+        return True
+
     def eps(z: float) -> float:
         accountant = PrivacyAccountant(make(z), delta, sampling_rate)
-        curve = accountant.round_curve(clients) * rounds
-        return epsilon(curve, delta)
+        return epsilon(accountant.round_curve(clients) * rounds, delta)
 
     low, high = 0.0, 1.0
-    while eps(high) > target:
+    while fits(high) and eps(high) > target:
         low, high = high, high * 2
         if high > 1e4:
             raise ConfigurationError(f"no noise multiplier up to 1e4 reaches epsilon {target}")
+    if not fits(high):
+        # The bits hold at most some z in [low, high): find it, and whether it suffices.
+        feasible = low
+        while high - feasible > 1e-3 * high:
+            mid = (feasible + high) / 2
+            if fits(mid):
+                feasible = mid
+            else:
+                high = mid
+        if feasible == 0.0 or eps(feasible) > target:
+            try:
+                make(high)
+            except BitBudgetError as exc:
+                raise BitBudgetError(
+                    f"epsilon {target} needs a noise multiplier above {feasible:.4g}: {exc}"
+                ) from None
+        high = feasible
     while high - low > 1e-3 * high:
         mid = (low + high) / 2
         if eps(mid) > target:

@@ -118,3 +118,18 @@ def test_noise_for_epsilon_reaches_the_target() -> None:
 def test_no_noise_is_no_privacy() -> None:
     accountant = PrivacyAccountant(DPConfig(Mechanism.DDG, 0.0, 1.0, 10, 16, 100), 1e-5)
     assert accountant.step(10) == math.inf
+
+
+def test_a_target_the_bits_cannot_hold_names_the_bits_needed() -> None:
+    from secagg.errors import BitBudgetError
+
+    def make(z: float) -> DPConfig:
+        return DPConfig(Mechanism.DDG, z, 1.0, 10, 16, 50_000)
+
+    with pytest.raises(BitBudgetError, match=r"needs a noise multiplier above .* at least 17 bits"):
+        noise_for_epsilon(1.0, make, rounds=30, clients=10, delta=1e-5, sampling_rate=0.5)
+    # the same target with more bits works
+    def wider(z: float) -> DPConfig:
+        return DPConfig(Mechanism.DDG, z, 1.0, 10, 20, 50_000)
+
+    assert noise_for_epsilon(1.0, wider, rounds=30, clients=10, delta=1e-5, sampling_rate=0.5) > 10
