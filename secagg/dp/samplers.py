@@ -47,6 +47,7 @@ _THRESHOLD_BITS = 128
 _TAIL = 2.0**-128  # the mass a table may leave out beyond its support
 _MAX_ENTRIES = 1 << 24
 _GUIDE_BITS = 20
+_WALK = 4  # buckets holding at most this many thresholds are resolved by stepping
 _NOISE_CONTEXT = b"secagg/v1/dp-noise"
 _LOW = (1 << 64) - 1
 
@@ -76,6 +77,7 @@ class NoiseTable:
     # whether some high_i falls in the bucket (then u needs a search).
     guide: npt.NDArray[np.int64]
     ambiguous: npt.NDArray[np.bool_]
+    guide_end: npt.NDArray[np.int64]  # #{i : high_i <= bucket end}
 
     def tv_bound(self) -> float:
         """Total variation distance to the true distribution, per draw."""
@@ -86,20 +88,55 @@ class NoiseTable:
         if size == 0:
             return np.zeros(0, dtype=np.int64)
         words = uniform_words(2 * size, entropy)
-        u_high, u_low = words[0::2], words[1::2]
+        return self.locate(words[0::2], words[1::2])
+
+    def locate(self, u_high: npt.NDArray[np.uint64], u_low: npt.NDArray[np.uint64]) -> Ints:
+        """The value of each 128-bit word (u_high << 64) | u_low: -bound plus the number
+        of thresholds at or below it."""
         bucket = (u_high >> np.uint64(64 - _GUIDE_BITS)).astype(np.int64)
         index = self.guide[bucket].copy()
         search = np.flatnonzero(self.ambiguous[bucket])
         if search.size:
-            left = np.searchsorted(self.high, u_high[search], side="left")
-            right = np.searchsorted(self.high, u_high[search], side="right")
-            index[search] = left
-            # u's high word equals some thresholds' high word (probability about
-            # entries / 2^64): the low words decide.
-            for j in np.flatnonzero(right > left).tolist():
-                i = int(search[j])
-                index[i] += int(np.count_nonzero(self.low[left[j] : right[j]] <= u_low[i]))
+            self._resolve(index, search, bucket[search], u_high, u_low)
         return index - self.bound
+
+    def _resolve(
+        self,
+        index: Ints,
+        search: npt.NDArray[np.intp],
+        buckets: Ints,
+        u_high: npt.NDArray[np.uint64],
+        u_low: npt.NDArray[np.uint64],
+    ) -> None:
+        """Count the thresholds <= u for words whose bucket holds thresholds. Most such
+        buckets hold a handful: a few vectorized steps; the rest (the tails) search."""
+        first, last = self.guide[buckets], self.guide_end[buckets]
+        few = last - first <= _WALK
+        walk, rest = search[few], search[~few]
+        if walk.size:
+            at, stop, u = first[few].copy(), last[few], u_high[walk]
+            top = self.high.size - 1
+            for _ in range(_WALK):
+                at += (at < stop) & (self.high[np.minimum(at, top)] < u)
+            index[walk] = at
+            tied = (at < stop) & (self.high[np.minimum(at, top)] == u)
+            for i in walk[tied].tolist():  # equal high words: the low words decide
+                index[i] = self._exact(int(u_high[i]), int(u_low[i]))
+        for i in rest.tolist() if rest.size < 64 else []:
+            index[i] = self._exact(int(u_high[i]), int(u_low[i]))
+        if rest.size >= 64:
+            left = np.searchsorted(self.high, u_high[rest], side="left")
+            right = np.searchsorted(self.high, u_high[rest], side="right")
+            index[rest] = left
+            for j in np.flatnonzero(right > left).tolist():
+                i = int(rest[j])
+                index[i] += int(np.count_nonzero(self.low[left[j] : right[j]] <= u_low[i]))
+
+    def _exact(self, u_high: int, u_low: int) -> int:
+        """#{i : threshold_i <= u} for one 128-bit u."""
+        left = int(np.searchsorted(self.high, np.uint64(u_high), side="left"))
+        right = int(np.searchsorted(self.high, np.uint64(u_high), side="right"))
+        return left + int(np.count_nonzero(self.low[left:right] <= np.uint64(u_low)))
 
 
 def _build(name: str, variance: float, half: list[int], tail: float) -> NoiseTable:
@@ -115,10 +152,11 @@ def _build(name: str, variance: float, half: list[int], tail: float) -> NoiseTab
     starts = np.arange(1 << _GUIDE_BITS, dtype=np.uint64) << np.uint64(64 - _GUIDE_BITS)
     ends = starts | np.uint64((1 << (64 - _GUIDE_BITS)) - 1)
     guide = np.searchsorted(high, starts, side="left").astype(np.int64)
-    ambiguous = np.searchsorted(high, ends, side="right") != guide
+    guide_end = np.searchsorted(high, ends, side="right").astype(np.int64)
+    ambiguous = guide_end != guide
     # each P_x is within (bound + 2) units of 2^-_PRECISION (relative to P_0 <= total)
     rounding = (2 * bound + 1) * (bound + 2) * 2.0**-_PRECISION
-    return NoiseTable(name, variance, bound, high, low, tail, rounding, guide, ambiguous)
+    return NoiseTable(name, variance, bound, high, low, tail, rounding, guide, ambiguous, guide_end)
 
 
 def _check_size(name: str, variance: float, bound: int) -> None:

@@ -164,3 +164,26 @@ def test_impossible_variances_are_refused(bad: float) -> None:
 def test_a_table_too_large_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="fewer bits"):
         discrete_gaussian(1e12, 3, CountingEntropy())
+
+
+@pytest.mark.parametrize("variance", [0.3, 50.0, 41000.0**2])
+def test_the_fast_lookup_is_the_exact_128_bit_count(variance: float) -> None:
+    import bisect
+
+    table = discrete_gaussian_table(variance)
+    thresholds = [(int(h) << 64) | int(lo) for h, lo in zip(table.high, table.low, strict=True)]
+    rng = np.random.default_rng(7)
+    high = rng.integers(0, 2**64, 3000, dtype=np.uint64)
+    low = rng.integers(0, 2**64, 3000, dtype=np.uint64)
+    # words tied with thresholds' high words (the low words decide), in the centre and
+    # in the tails, and words equal to thresholds
+    picks = rng.integers(0, len(thresholds), 300)
+    high[:300] = table.high[picks]
+    low[:150] = table.low[picks[:150]]
+    low[150:300] = table.low[picks[150:300]] - np.uint64(1)
+    high[300:310] = table.high[:10]
+    high[310:320] = table.high[-10:]
+    got = table.locate(high, low)
+    words = [(int(h) << 64) | int(lo) for h, lo in zip(high, low, strict=True)]
+    want = [bisect.bisect_right(thresholds, w) - table.bound for w in words]
+    assert got.tolist() == want
