@@ -46,7 +46,7 @@ import numpy.typing as npt
 from secagg.errors import AbortError, ConfigurationError, InputError, WeightError
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.quantize import QuantizationConfig, quantization_error_bound
-from secagg.result import Backend, DropStage
+from secagg.result import Backend, DropStage, RoundMetrics
 from secagg.simulation import round_metrics, run_round, simulate_round
 from secagg.timing import SERVER, CpuLedger
 from secagg.validation import require_list
@@ -403,8 +403,34 @@ class SecureAggregator:
                 clipped,
                 self.clip,
             )
-        m = result.metrics
-        metrics = AggregationMetrics(
+        metrics = self._metrics(
+            prep,
+            survivors,
+            result.metrics,
+            plain_ms=plain_ms,
+            clipped=clipped,
+            bound=quantization_error_bound(quant),
+            error=float(np.max(np.abs(result.mean - plain), initial=0.0)),
+        )
+        return AggregationResult(
+            mean=np.asarray(result.mean, dtype=np.float64),
+            total_weight=result.total_weight,
+            survivors=survivors,
+            metrics=metrics,
+        )
+
+    def _metrics(
+        self,
+        prep: _Prepared,
+        survivors: tuple[int, ...],
+        m: RoundMetrics,
+        *,
+        plain_ms: float,
+        clipped: int,
+        bound: float,
+        error: float,
+    ) -> AggregationMetrics:
+        return AggregationMetrics(
             backend=self.name,
             clients=len(prep.arrays),
             survivors=len(survivors),
@@ -418,16 +444,9 @@ class SecureAggregator:
             plain_ms=plain_ms,
             clipped=clipped,
             max_abs_update=_max_abs(prep.arrays, survivors),
-            quantization_bound=quantization_error_bound(quant),
-            max_error_vs_plain=float(np.max(np.abs(result.mean - plain), initial=0.0)),
+            quantization_bound=bound,
+            max_error_vs_plain=error,
         )
-        return AggregationResult(
-            mean=np.asarray(result.mean, dtype=np.float64),
-            total_weight=result.total_weight,
-            survivors=survivors,
-            metrics=metrics,
-        )
-
 
     def _aggregate_dp(
         self, dp: DPConfig, prep: _Prepared, order: list[int], round_number: int
@@ -472,24 +491,15 @@ class SecureAggregator:
         survivors = tuple(sorted(order[s - 1] for s in run.outcome.survivors))
         ones = [1] * len(prep.arrays)
         plain, plain_ms = _timed_plain_mean(prep.arrays, ones, survivors)
-        m = round_metrics(self.protocol, run, dp.padded_dim, dp.quantization)
-        metrics = AggregationMetrics(
-            backend=self.name,
-            clients=len(prep.arrays),
-            survivors=len(survivors),
-            dropped=tuple(sorted(prep.drops)),
-            excluded=prep.excluded,
-            client_crypto_ms=1e3 * m.client_cpu_s,
-            client_crypto_ms_max=1e3 * m.client_cpu_s_max,
-            server_crypto_ms=1e3 * m.server_cpu_s,
-            keyholder_crypto_ms=1e3 * m.keyholder_cpu_s,
-            bytes_up_per_client=m.bytes_up_per_client,
+        metrics = self._metrics(
+            prep,
+            survivors,
+            round_metrics(self.protocol, run, dp.padded_dim, dp.quantization),
             plain_ms=plain_ms,
             clipped=int(clipped),
-            max_abs_update=_max_abs(prep.arrays, survivors),
             # the mean's noise standard deviation per coordinate, for the table
-            quantization_bound=dp.noise_multiplier * dp.l2_clip / max(decoded.clients, 1),
-            max_error_vs_plain=float(np.max(np.abs(mean - plain), initial=0.0)),
+            bound=dp.noise_multiplier * dp.l2_clip / max(decoded.clients, 1),
+            error=float(np.max(np.abs(mean - plain), initial=0.0)),
         )
         return AggregationResult(
             mean=np.asarray(mean, dtype=np.float64),
