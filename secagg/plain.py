@@ -29,6 +29,7 @@ from secagg.errors import (
     InputError,
     ReplayedMessageError,
     SenderMismatchError,
+    StageError,
     UnexpectedMessageError,
 )
 from secagg.primitives.entropy import Entropy, system_entropy
@@ -152,6 +153,11 @@ class ClientStage(enum.Enum):
 _CLIENT_ORDER = list(ClientStage)
 
 
+@dataclass(frozen=True, eq=False)
+class _Input:
+    protected: npt.NDArray[np.unsignedinteger] | None  # None until provide_input
+
+
 class PlainClient(Machine[ClientStage]):
     """Sends its protected vector in the clear, once (see the module's warning)."""
 
@@ -162,7 +168,7 @@ class PlainClient(Machine[ClientStage]):
         self,
         config: PlainConfig,
         client_id: int,
-        protected: npt.ArrayLike,
+        protected: npt.ArrayLike | None,
         *,
         entropy: Entropy = system_entropy,
         guard: RestoreGuard | None = None,
@@ -171,7 +177,8 @@ class PlainClient(Machine[ClientStage]):
             raise ConfigurationError("config must be a PlainConfig")
         self.config = config
         self._id = require_int("client id", client_id, 1, config.num_clients, InputError)
-        super().__init__(ClientStage.NEW, check_protected(config, protected))
+        vector = None if protected is None else check_protected(config, protected)
+        super().__init__(ClientStage.NEW, _Input(vector))
         self._entropy = entropy
         self._lineage = new_lineage(entropy)
         self._bind(self._lineage, guard)
@@ -180,11 +187,28 @@ class PlainClient(Machine[ClientStage]):
     def id(self) -> int:
         return self._id
 
+    @property
+    def needs_input(self) -> bool:
+        """True while the client was made without its vector and has not been given it."""
+        return self.stage is ClientStage.NEW and self._record(_Input).protected is None
+
+    def provide_input(self, protected: npt.ArrayLike) -> None:
+        """Give a client made with ``protected=None`` its vector. Raises StageError if it
+        has one already or has sent it, InputError for a bad vector."""
+        if not self.needs_input:
+            raise StageError("this client already has its input, or has sent it")
+        self._update(_Input(check_protected(self.config, protected)))
+
     def start(self) -> bytes:
-        """The client's input, in the clear."""
+        """The client's input, in the clear. Raises StageError (without aborting) before
+        :meth:`provide_input` when made without one."""
+        if self.needs_input:
+            raise StageError("provide_input must come before start")
         with self._refusing():
             self._require(ClientStage.NEW)
-            vector = self._record(np.ndarray)
+            vector = self._record(_Input).protected
+            if vector is None:  # unreachable: needs_input covers it
+                raise StageError("no input")
             k = self.config.modulus_bits
             message = PlainInput(
                 self.config.session_id,
@@ -213,8 +237,10 @@ class PlainClient(Machine[ClientStage]):
         )
         w = FieldWriter().u8(self.progress)
         if self.stage is ClientStage.NEW:
-            vector = self._record(np.ndarray)
-            w.var(vector.astype(vector.dtype.newbyteorder("<"), copy=False).tobytes())
+            vector = self._record(_Input).protected
+            w.u8(vector is not None)
+            if vector is not None:
+                w.var(vector.astype(vector.dtype.newbyteorder("<"), copy=False).tobytes())
         return encode_state(header, w.getvalue(), key=key)
 
     @classmethod
@@ -242,10 +268,14 @@ class PlainClient(Machine[ClientStage]):
                 raise DecodeError("stage and step disagree")
             record: object = None
             if stage is ClientStage.NEW:
-                dtype = np.dtype(mask_dtype(config.modulus_bits))
-                raw = body.var(config.length * dtype.itemsize)
-                vector = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype)
-                record = check_protected(config, vector)
+                vector = None
+                if require_int("input flag", body.u8(), 0, 1, DecodeError):
+                    dtype = np.dtype(mask_dtype(config.modulus_bits))
+                    raw = body.var(config.length * dtype.itemsize)
+                    vector = check_protected(
+                        config, np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype)
+                    )
+                record = _Input(vector)
             body.done()
             client_id = require_int("client", header.client, 1, config.num_clients, DecodeError)
         except (DecodeError, InputError) as exc:

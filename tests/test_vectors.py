@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from secagg.plain import ClientStage, PlainClient, PlainConfig
+from secagg.plain import ClientStage, PlainClient, PlainConfig, _Input
 from secagg.quantize import QuantizationConfig
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
@@ -34,4 +34,4 @@ def test_the_saved_state_vector_restores() -> None:
     config = PlainConfig(3, 2, QuantizationConfig(clip=1.0, bits=4, max_clients=3), 3)
     client = PlainClient.restore(bytes.fromhex(KAT["plain_client_state"]), config)
     assert client.id == 2 and client.stage is ClientStage.NEW
-    assert np.array_equal(client._record(np.ndarray), [1, 15, 1])
+    assert np.array_equal(client._record(_Input).protected, [1, 15, 1])

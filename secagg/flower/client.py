@@ -31,6 +31,7 @@ from flwr.clientapp.typing import ClientAppCallable
 from secagg.errors import ConfigurationError, DecodeError, SecAggError
 from secagg.flower.records import (
     DEFAULT_WEIGHT_KEY,
+    OUR_KEYS,
     REPLY_KEY,
     ROUND_KEY,
     STEP_KEY,
@@ -68,7 +69,7 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
         if ROUND_KEY in content.config_records:
             return _first(msg, context, call_next)
         if STEP_KEY in content.config_records:
-            return _step(msg, context)
+            return _step(msg, context, call_next)
     except SecAggError as exc:
         log.warning("secagg: node %s refused: %s: %s", context.node_id, type(exc).__name__, exc)
         return Message(
@@ -91,53 +92,65 @@ def _state_key(context: Context) -> bytes | None:
 
 
 def _first(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
-    """The round's first message: train, quantize the update, start the party."""
+    """The round's first message: start the party. With the model in the message (the
+    plain backend) the node trains now; otherwise later, when its upload is due."""
     record = msg.content.config_records[ROUND_KEY]
     spec_bytes, weight_key = record.get("spec"), record.get("weight-key", DEFAULT_WEIGHT_KEY)
     if not isinstance(spec_bytes, bytes) or not isinstance(weight_key, str):
         raise DecodeError("the round record holds no spec")
     spec = RoundSpec.decode(spec_bytes)
     config = spec.config()  # refuses unsafe parameters before any training
+    context.state.pop(STATE_KEY, None)  # a new round forgets the last one
+    guard = RestoreGuard()
+    party = _new_party(config, spec.client, guard)
+    if _carries_model(msg):
+        trained = call_next(msg, context)
+        if trained.has_error():
+            return trained
+        party.provide_input(_protected(msg, trained, spec, weight_key))  # type: ignore[attr-defined]
+    out = party.start()
+    _save(context, spec, party, guard, weight_key)
+    return _reply(msg, spec, out)
+
+
+def _carries_model(msg: Message) -> bool:
+    return any(key not in OUR_KEYS for key in msg.content.array_records)
+
+
+def _protected(msg: Message, trained: Message, spec: RoundSpec, weight_key: str) -> Vector:
+    """The app's trained model minus the one it received, quantized with its weight."""
     layout, received = model_arrays(msg.content)
     if layout.dim != spec.dim:
         raise DecodeError(f"the model has {layout.dim} parameters, the round {spec.dim}")
-    context.state.pop(STATE_KEY, None)  # a new round forgets the last one
-    trained = call_next(msg, context)
-    if trained.has_error():
-        return trained
     new_layout, new = model_arrays(trained.content)
     if new_layout.shapes != layout.shapes:
         raise ConfigurationError("the app returned a model of another shape")
     # Array by array, in the model's own dtype: no float64 copies of the whole model.
     update = np.concatenate([(n - r).ravel() for n, r in zip(new, received, strict=True)])
     weight = reply_weight(trained.content, weight_key)
-    protected = encode_weighted(update, weight, spec.quantization)
-    guard = RestoreGuard()
-    party = _new_party(config, spec.client, protected, guard)
-    out = party.start()
-    _save(context, spec, party, guard)
-    return _reply(msg, spec, out)
+    return encode_weighted(update, weight, spec.quantization)
 
 
-def _new_party(
-    config: ProtocolConfig, client: int, protected: Vector, guard: RestoreGuard
-) -> ClientParty:
+def _new_party(config: ProtocolConfig, client: int, guard: RestoreGuard) -> ClientParty:
+    """The node's party, made before its input exists (it comes with the model)."""
     if isinstance(config, MaskingConfig):
-        return MaskingClient(config, client, protected, guard=guard)
+        return MaskingClient(config, client, None, guard=guard)
     if isinstance(config, PaillierConfig):
-        return PaillierClient(config, client, protected, guard=guard)
-    return PlainClient(config, client, protected, guard=guard)
+        return PaillierClient(config, client, None, guard=guard)
+    return PlainClient(config, client, None, guard=guard)
 
 
-def _restored(context: Context) -> tuple[RoundSpec, ClientParty, RestoreGuard]:
+def _restored(context: Context) -> tuple[RoundSpec, ClientParty, RestoreGuard, str]:
     saved = context.state.config_records.get(STATE_KEY)
     if saved is None:
         raise DecodeError("a protocol step arrived, but this node holds no round")
     spec_bytes, state, guard_bytes = saved.get("spec"), saved.get("state"), saved.get("guard")
+    weight_key = saved.get("weight-key", DEFAULT_WEIGHT_KEY)
     if not (
         isinstance(spec_bytes, bytes)
         and isinstance(state, bytes)
         and isinstance(guard_bytes, bytes)
+        and isinstance(weight_key, str)
     ):
         raise DecodeError("the saved round is damaged")
     spec = RoundSpec.decode(spec_bytes)
@@ -151,29 +164,44 @@ def _restored(context: Context) -> tuple[RoundSpec, ClientParty, RestoreGuard]:
         party = PaillierClient.restore(state, config, client_id=spec.client, key=key, guard=guard)
     else:
         party = PlainClient.restore(state, config, client_id=spec.client, key=key, guard=guard)
-    return spec, party, guard
+    return spec, party, guard, weight_key
 
 
-def _step(msg: Message, context: Context) -> Message:
-    """A protocol step: restore the party, answer, save."""
-    spec, party, guard = _restored(context)
+def _step(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """A protocol step: restore the party, train if this is the step the upload answers,
+    answer, save."""
+    spec, party, guard, weight_key = _restored(context)
     round_number = get_int(msg.content, STEP_KEY, "round")
     if round_number != spec.round_number:
         raise DecodeError(f"a step of round {round_number}, this node is in {spec.round_number}")
     data = get_payload(msg.content)
     if data is None:
         raise DecodeError("a protocol step without a payload")
+    if _carries_model(msg):  # the upload is due: train now
+        if not getattr(party, "needs_input", False):
+            raise DecodeError("the model arrived twice in one round")
+        trained = call_next(msg, context)
+        if trained.has_error():
+            return trained
+        party.provide_input(_protected(msg, trained, spec, weight_key))  # type: ignore[attr-defined]
     try:
         out = party.handle(data)
     finally:  # a refusal aborts the party for good: keep that, not the state before
-        _save(context, spec, party, guard)
+        _save(context, spec, party, guard, weight_key)
     return _reply(msg, spec, out)
 
 
-def _save(context: Context, spec: RoundSpec, party: ClientParty, guard: RestoreGuard) -> None:
+def _save(
+    context: Context, spec: RoundSpec, party: ClientParty, guard: RestoreGuard, weight_key: str
+) -> None:
     state = party.save(key=_state_key(context))
     context.state[STATE_KEY] = ConfigRecord(
-        {"spec": spec.encode(), "state": state, "guard": guard.to_bytes()}
+        {
+            "spec": spec.encode(),
+            "state": state,
+            "guard": guard.to_bytes(),
+            "weight-key": weight_key,
+        }
     )
 
 

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 
 from secagg.errors import AbortError, ConfigurationError, DecodeError, MessageError
@@ -38,7 +38,9 @@ from secagg.flower.records import (
 )
 from secagg.flower.spec import RoundSpec
 from secagg.masking import MaskingConfig, MaskingServer
+from secagg.masking import ServerStage as MaskingStage
 from secagg.paillier import PaillierConfig, PaillierServer
+from secagg.paillier.protocol import ServerStage as PaillierStage
 from secagg.plain import PlainServer
 from secagg.protocol.party import ServerParty
 from secagg.quantize import QuantizationConfig
@@ -153,20 +155,27 @@ class SecureRound:
         self.server = _server_for(self._base)
         self.report = RoundReport(round_number, dict(self.nodes))
         self._sent: dict[str, int] = {}  # message id -> node id, this stage
+        self._content: RecordDict | Mapping[int, RecordDict] = RecordDict()
+        self._message_type = "train"
 
     # -- the first stage: training ---------------------------------------------------
 
     def training_messages(
         self, content: RecordDict | Mapping[int, RecordDict], message_type: str = "train"
     ) -> list[Message]:
-        """The app's training ``content`` (one for all, or one per node id) for every
-        node, each with its round spec."""
+        """Each node's round spec, the first message of the round. The app's training
+        ``content`` (one for all, or one per node id) goes with the message whose reply is
+        the node's upload (the plain backend's first; SecAgg's forwarded shares;
+        Paillier's key): the node trains then, and keeps no update in its saved state
+        while the protocol's earlier stages run."""
+        self._content = content
+        self._message_type = message_type
         out = []
         for pid, node in self.nodes.items():
             spec = replace(self._base, client=pid)
             record = ConfigRecord({"spec": spec.encode(), "weight-key": self.settings.weight_key})
-            own = content if isinstance(content, RecordDict) else content[node]
-            mine = RecordDict({**dict(own.items()), ROUND_KEY: record})
+            own = self._app_content(node) if self._trains_first else {}
+            mine = RecordDict({**own, ROUND_KEY: record})
             out.append(
                 Message(mine, dst_node_id=node, message_type=message_type, group_id=self._group)
             )
@@ -175,6 +184,21 @@ class SecureRound:
     @property
     def _group(self) -> str:
         return str(self._base.round_number)
+
+    @property
+    def _trains_first(self) -> bool:
+        """The plain backend's first message is its upload: it trains at once."""
+        return self._base.backend is Backend.PLAIN
+
+    def _app_content(self, node: int) -> dict[str, ArrayRecord | MetricRecord | ConfigRecord]:
+        content = self._content
+        own = content if isinstance(content, RecordDict) else content[node]
+        return dict(own.items())
+
+    def _upload_stage(self) -> bool:
+        """Whether the server's current stage collects the uploads: the messages that
+        open it carry the app's content."""
+        return self.server.stage in (MaskingStage.COLLECTING_INPUTS, PaillierStage.COLLECTING)
 
     def run(
         self,
@@ -207,8 +231,12 @@ class SecureRound:
                 if self.server.finished:
                     break
                 stage = self.server.stage.name.lower()  # the stage the replies belong to
-                messages = [self._step_message(pid, data) for pid, data in outbox.items()]
-                self._exchange(grid, messages, self.settings.stage_timeout, stage)
+                training = self._upload_stage() and not self._trains_first
+                messages = [self._step_message(pid, data, training) for pid, data in outbox.items()]
+                timeout = self.settings.stage_timeout
+                if training:
+                    timeout = self.settings.train_timeout or timeout
+                self._exchange(grid, messages, timeout, stage)
         except AbortError as exc:
             report.aborted = f"{type(exc).__name__}: {exc}"
             log.warning("secagg round %s skipped: %s", report.round_number, report.aborted)
@@ -222,13 +250,14 @@ class SecureRound:
             report.dropped.setdefault(self.nodes[pid], "dropped")
         return report
 
-    def _step_message(self, pid: int, data: bytes) -> Message:
-        content = RecordDict({STEP_KEY: ConfigRecord({"round": self._base.round_number})})
+    def _step_message(self, pid: int, data: bytes, training: bool = False) -> Message:
+        node = self.nodes[pid]
+        own = self._app_content(node) if training else {}
+        content = RecordDict({**own, STEP_KEY: ConfigRecord({"round": self._base.round_number})})
         put_payload(content, data)
         self.report.bytes_down += len(data)
-        return Message(
-            content, dst_node_id=self.nodes[pid], message_type="train", group_id=self._group
-        )
+        kind = self._message_type if training else "train"
+        return Message(content, dst_node_id=node, message_type=kind, group_id=self._group)
 
     def _exchange(self, grid: Grid, messages: list[Message], timeout: float, stage: str) -> None:
         """Push ``messages``; take replies until all are in, the server waits for

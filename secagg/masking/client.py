@@ -39,6 +39,7 @@ from secagg.errors import (
     InputError,
     MisaddressedMessageError,
     ModelMismatchError,
+    SecAggError,
     SelfShareRequestedError,
     SessionMismatchError,
     SignatureError,
@@ -125,19 +126,19 @@ def share_associated_data(session: bytes, round_number: int, sender: int, recipi
 
 @dataclass(frozen=True, eq=False)
 class _New:
-    protected: Vector
+    protected: Vector | None  # None until provide_input
 
 
 @dataclass(frozen=True, eq=False)
 class _Advertised:
-    protected: Vector
+    protected: Vector | None
     encryption: KeyPair  # c_u
     masking: KeyPair  # s_u
 
 
 @dataclass(frozen=True, eq=False)
 class _SharesSent:
-    protected: Vector
+    protected: Vector | None
     masking: KeyPair
     session: bytes
     neighbours: frozenset[int]  # among the clients in the key list
@@ -202,7 +203,7 @@ class MaskingClient(Machine[ClientStage]):
         self,
         config: MaskingConfig,
         client_id: int,
-        protected: npt.ArrayLike,
+        protected: npt.ArrayLike | None,
         *,
         entropy: Entropy = system_entropy,
         observer: Observer | None = None,
@@ -216,7 +217,8 @@ class MaskingClient(Machine[ClientStage]):
         self.config = config
         self._id = require_int("client id", client_id, 1, config.num_clients, InputError)
         self._identity = _identity(config, identity, roster, model_digest)
-        super().__init__(ClientStage.NEW, _New(check_protected(config, protected)))
+        vector = None if protected is None else check_protected(config, protected)
+        super().__init__(ClientStage.NEW, _New(vector))
         self._entropy = entropy
         self._observer = observer
         self._announce = announce_id(config)
@@ -240,6 +242,32 @@ class MaskingClient(Machine[ClientStage]):
             return len(self._record(_Signed).inputs.held)
         return 0
 
+    @property
+    def needs_input(self) -> bool:
+        """True while the client was made without its protected vector and has not been
+        given it: :meth:`provide_input` must come before the masked-input step."""
+        record = self._current_input_record()
+        return record is not None and record.protected is None
+
+    def _current_input_record(self) -> _New | _Advertised | _SharesSent | None:
+        kinds = {
+            ClientStage.NEW: _New,
+            ClientStage.KEYS_ADVERTISED: _Advertised,
+            ClientStage.SHARES_SENT: _SharesSent,
+        }
+        kind = kinds.get(self.stage)
+        return None if kind is None else self._record(kind)
+
+    def provide_input(self, protected: npt.ArrayLike) -> None:
+        """Give a client made with ``protected=None`` its protected vector, at any point
+        before it masks (a transport that trains only when the input is due, e.g. a
+        Flower node, keeps no vector in its saved state until then). Raises StageError
+        if the client already has one or is past masking, InputError for a bad vector."""
+        record = self._current_input_record()
+        if record is None or record.protected is not None:
+            raise StageError("this client already has its input, or is past masking")
+        self._update(replace(record, protected=check_protected(self.config, protected)))
+
     # -- the transport interface ----------------------------------------------------
 
     def start(self) -> bytes:
@@ -248,7 +276,10 @@ class MaskingClient(Machine[ClientStage]):
 
     def handle(self, data: bytes) -> bytes:
         """Answer one server message (KeyBroadcast, ForwardedShares or UnmaskingRequest)
-        with the next message, as bytes. Raises (and aborts) on any refusal."""
+        with the next message, as bytes. Raises (and aborts) on any refusal; raises
+        StageError without aborting for ForwardedShares before :meth:`provide_input`."""
+        if self.needs_input and _is_type(data, MessageType.FORWARDED_SHARES):
+            raise StageError("provide_input must come before the masked input")
         with self._refusing():
             kind = peek_header(data).type
             if kind is MessageType.KEY_BROADCAST:
@@ -392,9 +423,13 @@ class MaskingClient(Machine[ClientStage]):
         UnknownNeighbourError for a share from a non-neighbour, AuthenticationError for a
         forged share, AbortError if fewer than t neighbours are live.
         """
+        if self.needs_input:  # a caller's omission, not a refusal: the client goes on
+            raise StageError("provide_input must come before the masked input")
         with self._refusing():
             self._require(ClientStage.SHARES_SENT)
             state = self._record(_SharesSent)
+            if state.protected is None:  # unreachable: needs_input covers it
+                raise StageError("no input")
             self._check_binding(forwarded.session_id, forwarded.round, forwarded.recipient)
             held: dict[int, tuple[int, int]] = {}
             for sender, blob in forwarded.sealed:
@@ -654,6 +689,13 @@ def _identity(
     return _Identity(identity, verified, check_model_digest(model_digest))
 
 
+def _is_type(data: bytes, kind: MessageType) -> bool:
+    try:
+        return peek_header(data).type is kind
+    except SecAggError:
+        return False
+
+
 def check_protected(config: MaskingConfig, protected: npt.ArrayLike) -> Vector:
     """The protected vector checked against the round's length and budget
     (:func:`secagg.weighting.check_protected`). Raises InputError."""
@@ -677,11 +719,16 @@ def check_key_list(keys: Mapping[int, tuple[bytes, bytes]]) -> None:
 # --- the saved body of each stage record ---------------------------------------------
 
 
-def _write_vector(w: FieldWriter, vector: Vector) -> None:
-    w.var(vector.astype(vector.dtype.newbyteorder("<"), copy=False).tobytes())
+def _write_vector(w: FieldWriter, vector: Vector | None) -> None:
+    """A presence byte, then the vector (little-endian) when there is one."""
+    w.u8(vector is not None)
+    if vector is not None:
+        w.var(vector.astype(vector.dtype.newbyteorder("<"), copy=False).tobytes())
 
 
-def _read_vector(r: Fields, config: MaskingConfig) -> Vector:
+def _read_vector(r: Fields, config: MaskingConfig) -> Vector | None:
+    if not require_int("input flag", r.u8(), 0, 1, DecodeError):
+        return None
     dtype = np.dtype(mask_dtype(config.modulus_bits))
     raw = r.var(config.length * dtype.itemsize)
     if len(raw) != config.length * dtype.itemsize:

@@ -43,6 +43,7 @@ from secagg.errors import (
     InvalidPublicKeyError,
     MisaddressedMessageError,
     ReplayedMessageError,
+    SecAggError,
     SenderMismatchError,
     SessionMismatchError,
     StageError,
@@ -479,6 +480,18 @@ class ClientStage(enum.Enum):
 _CLIENT_ORDER = list(ClientStage)
 
 
+def _is_key_message(data: bytes) -> bool:
+    try:
+        return peek_header(data).type is MessageType.PAILLIER_PUBLIC_KEY
+    except SecAggError:
+        return False
+
+
+@dataclass(frozen=True, eq=False)
+class _Input:
+    protected: Vector | None  # None until provide_input
+
+
 class PaillierClient(Machine[ClientStage]):
     """Encrypts its protected vector [w*q, w] under the validated public key, once.
 
@@ -512,7 +525,7 @@ class PaillierClient(Machine[ClientStage]):
         self,
         config: PaillierConfig,
         client_id: int,
-        protected: npt.ArrayLike,
+        protected: npt.ArrayLike | None,
         *,
         key: PrivateKey | None = None,
         workers: int = 1,
@@ -527,7 +540,8 @@ class PaillierClient(Machine[ClientStage]):
             raise ConfigurationError("config must be a PaillierConfig")
         if isinstance(client_id, bool) or client_id not in config.clients:
             raise InputError(f"client {client_id!r} is not in the round")
-        super().__init__(ClientStage.AWAIT_KEY, check_protected(config, protected))
+        vector = None if protected is None else check_protected(config, protected)
+        super().__init__(ClientStage.AWAIT_KEY, _Input(vector))
         self.config = config
         self._id = int(client_id)
         self._identity = _identity_key(config, identity)
@@ -563,6 +577,20 @@ class PaillierClient(Machine[ClientStage]):
     def id(self) -> int:
         return self._id
 
+    @property
+    def needs_input(self) -> bool:
+        """True while the client was made without its protected vector and has not been
+        given it (:meth:`provide_input` must come before the key message)."""
+        return self.stage is ClientStage.AWAIT_KEY and self._record(_Input).protected is None
+
+    def provide_input(self, protected: npt.ArrayLike) -> None:
+        """Give a client made with ``protected=None`` its protected vector before it
+        encrypts. Raises StageError if it has one already or has uploaded, InputError
+        for a bad vector."""
+        if not self.needs_input:
+            raise StageError("this client already has its input, or has uploaded")
+        self._update(_Input(check_protected(self.config, protected)))
+
     def start(self) -> bytes | None:
         """The key holder's public key message; None for every other client (which
         speaks only when it has the key). Raises StageError once the client is done."""
@@ -573,6 +601,9 @@ class PaillierClient(Machine[ClientStage]):
     def handle(self, data: bytes) -> bytes:
         """Answer a PAILLIER_PUBLIC_KEY with this client's ciphertexts, or (key holder
         only) a PAILLIER_DECRYPTION_REQUEST with the aggregate."""
+        if self.needs_input and _is_key_message(data):
+            # a caller's omission, not a refusal: the client goes on
+            raise StageError("provide_input must come before the key message")
         with self._refusing():
             kind = peek_header(data).type
             if kind is MessageType.PAILLIER_DECRYPTION_REQUEST and self.key_holder is not None:
@@ -584,7 +615,9 @@ class PaillierClient(Machine[ClientStage]):
     def _upload(self, data: bytes) -> bytes:
         """Validate the key holder's n and its session binding; pack and encrypt."""
         self._require(ClientStage.AWAIT_KEY)
-        protected = self._record(np.ndarray)
+        protected = self._record(_Input).protected
+        if protected is None:  # unreachable: handle checks needs_input first
+            raise StageError("no input")
         public, session = _accept_public_key(self.config, data, self._roster, self._model)
         config = self.config
         encryptor = Encryptor(
@@ -622,8 +655,10 @@ class PaillierClient(Machine[ClientStage]):
         )
         w = FieldWriter().u8(_CLIENT_ORDER.index(self.stage))
         if self.stage is ClientStage.AWAIT_KEY:
-            protected = self._record(np.ndarray)
-            w.var(protected.astype(protected.dtype.newbyteorder("<"), copy=False).tobytes())
+            protected = self._record(_Input).protected
+            w.u8(protected is not None)
+            if protected is not None:
+                w.var(protected.astype(protected.dtype.newbyteorder("<"), copy=False).tobytes())
         if self.key_holder is not None:
             self.key_holder._write(w)
         return encode_state(header, w.getvalue(), key=key)
@@ -661,10 +696,14 @@ class PaillierClient(Machine[ClientStage]):
             stage = _CLIENT_ORDER[require_int("stage", body.u8(), 0, 2, DecodeError)]
             record: object = None
             if stage is ClientStage.AWAIT_KEY:
-                dtype = np.dtype(mask_dtype(config.quantization.k))
-                raw = body.var(config.length * dtype.itemsize)
-                vector = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype)
-                record = check_protected(config, vector)
+                vector = None
+                if require_int("input flag", body.u8(), 0, 1, DecodeError):
+                    dtype = np.dtype(mask_dtype(config.quantization.k))
+                    raw = body.var(config.length * dtype.itemsize)
+                    vector = check_protected(
+                        config, np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype)
+                    )
+                record = _Input(vector)
             Machine.__init__(client, stage, record)
             client.key_holder = None
             if header.client == config.key_holder:

@@ -98,6 +98,11 @@ class Machine(Generic[S]):
         self.__record = record
         self._on_progress()
 
+    def _update(self, record: object) -> None:
+        """Replace the current stage's record without a transition (an input supplied
+        late): not a step, so the guard records nothing."""
+        self.__record = record
+
     def abort(self) -> None:
         """Move to the aborted stage and forget the stage record (and its secrets).
 

@@ -45,7 +45,7 @@ from secagg.primitives.aead import open_sealed, seal
 from secagg.primitives.entropy import Entropy, system_entropy
 
 STATE_MAGIC = b"SS"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: a client may be saved before it has its input
 LINEAGE_BYTES = 16
 STORAGE_KEY_BYTES = 32
 _HEADER = struct.Struct(">2sBBB32sI16sI")

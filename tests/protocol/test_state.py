@@ -16,6 +16,7 @@ from secagg.errors import (
 )
 from secagg.masking import ClientStage, Graph, MaskingClient, MaskingConfig
 from secagg.paillier import PaillierClient
+from secagg.paillier.protocol import _Input
 from secagg.plain import PlainClient
 from secagg.protocol import RestoreGuard
 from secagg.protocol.state import STATE_VERSION
@@ -258,4 +259,4 @@ def test_paillier_key_holder_state_carries_the_key(key) -> None:
     assert restored.key_holder.public_key == key.public
     assert restored.key_holder.stage is holder.key_holder.stage
     assert message is not None
-    assert np.array_equal(restored._record(np.ndarray), inputs[1])
+    assert np.array_equal(restored._record(_Input).protected, inputs[1])
