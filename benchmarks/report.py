@@ -375,12 +375,12 @@ def _flower_compare_section(data: Mapping[str, Any] | None, shown: str) -> list[
         "*step*: that system's quantization step (ours 2c/(2^b - 1), Flower's 2c/2^b).",
         "",
         "Our protocol CPU here is more than the sweep's `secagg+` total at the same size: "
-        "inside Flower the mod takes the update from the returned model, and saves and "
-        "restores the client's state (checksummed, holding the quantized update until "
-        "it is uploaded: 4 MB at d = 1e6) in the node's `Context` around every message, "
-        "as a deployment that may start a fresh ClientApp process per message requires. "
-        "Flower's mod trains at its masked-vector stage and keeps no vector in its state; "
-        "giving secagg's parties an input supplied at upload time would do the same.",
+        "inside Flower the mod takes the update from the returned model (a subtraction "
+        "and a quantization per client, which the sweep charges to the harness) and "
+        "saves and restores the client's party in the node's `Context` around every "
+        "message, as a deployment that may start a fresh ClientApp process per message "
+        "requires. Like Flower's mod, ours trains at the message its upload answers, so "
+        "no saved state ever holds a vector.",
         "",
     ]
     headers = [

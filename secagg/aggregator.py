@@ -54,6 +54,8 @@ from secagg.weighting import check_weights
 
 if TYPE_CHECKING:  # secagg.dp needs scipy (the `dp` extra): imported only when used
     from secagg.dp import DPConfig
+    from secagg.robust.aggregator import RobustReport
+    from secagg.simulation import Forgery
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,7 @@ class AggregationResult:
     total_weight: int
     survivors: tuple[int, ...]  # positions into the updates given, sorted
     metrics: AggregationMetrics = field(repr=False)
+    robust: RobustReport | None = None  # the robust rule's report (RobustAggregator)
 
 
 @runtime_checkable
@@ -201,6 +204,17 @@ def _prepare(
             drops[i] = DropStage.MASKED_INPUT
             arrays[i] = np.zeros_like(a)
     return _Prepared(arrays, w, drops, excluded)
+
+
+def _check_forged(forged: Mapping[int, Any] | None, n: int) -> Mapping[int, Any]:
+    if forged is None:
+        return {}
+    if not isinstance(forged, Mapping):
+        raise InputError("forged must map client positions to functions")
+    for i in forged:
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
+            raise InputError(f"forged position {i!r} does not index the updates")
+    return forged
 
 
 def _weighted_mean(
@@ -365,7 +379,11 @@ class SecureAggregator:
         *,
         dropouts: Mapping[int, DropStage | str] | None = None,
         round_number: int = 0,
+        forged: Mapping[int, Forgery] | None = None,
     ) -> AggregationResult:
+        """:meth:`Aggregator.aggregate`, plus ``forged``: Byzantine clients' protected
+        vectors, any value in Z_{2^k} (see :func:`secagg.simulation.run_round`; not with
+        DP). A forged sum that fails the server's range check aborts the round."""
         prep = _prepare(updates, weights, dropouts, round_number)
         if not prep.counted():
             # Nothing to aggregate: abort before any key is made (secagg's server would
@@ -380,6 +398,8 @@ class SecureAggregator:
         order = self._positions(prep)
         paillier = self.protocol is Backend.PAILLIER
         if self.dp is not None:
+            if forged:
+                raise ConfigurationError("forged inputs are not modelled with distributed DP")
             return self._aggregate_dp(self.dp, prep, order, round_number)
         result = run_round(
             self.protocol,
@@ -392,6 +412,7 @@ class SecureAggregator:
             key_bits=self.key_bits if paillier else 2048,
             round_number=round_number,
             entropy=self.entropy,
+            forged={order.index(i): f for i, f in _check_forged(forged, len(order)).items()},
         )
         survivors = tuple(sorted(order[s] for s in result.survivors))
         plain, plain_ms = _timed_plain_mean(prep.arrays, prep.weights, survivors)

@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from secagg.errors import ConfigurationError, InputError, MessageError, SecAggError
+from secagg.errors import (
+    AbortError,
+    ConfigurationError,
+    InputError,
+    MessageError,
+    SecAggError,
+)
 from secagg.masking.client import MaskingClient
 from secagg.masking.config import Graph, MaskingConfig
 from secagg.masking.server import MaskingServer
@@ -434,6 +440,7 @@ def run_round(
     security: Security | str = Security.HONEST,
     max_corrupt: int | None = None,
     entropy: Entropy = system_entropy,
+    forged: Mapping[int, Forgery] | None = None,
 ) -> RoundResult:
     """Securely aggregate ``updates`` (float vectors) with integer ``weights``.
 
@@ -459,9 +466,17 @@ def run_round(
     entropy: source of all randomness (``os.urandom`` by default;
         :func:`secagg.primitives.entropy.seeded_entropy` makes a run reproducible and
         insecure).
+    forged: Byzantine clients, for robustness experiments: position -> a function
+        that gets the client's honest protected vector and the quantization and
+        returns the vector the client protects instead, any value in Z_{2^k} (it skips
+        its own range check). Modelled exactly for the masking backends: the client's
+        party protects zeros and the forged vector is added to the unmasked sum mod
+        2^k, which is what the server unmasks when the client masks it (the sum is
+        linear); for Paillier it stands for a client choosing its slots' values.
 
     Returns the survivors' aggregate and weighted mean (:class:`RoundResult`).
-    Raises AbortError when too few clients survive (nothing individual is revealed),
+    Raises AbortError when too few clients survive (nothing individual is revealed) or
+    when the unmasked sum fails its range check (only a forged input makes it fail),
     InputError / NonFiniteInputError / WeightError for bad updates or weights,
     ConfigurationError for bad settings.
     """
@@ -491,6 +506,7 @@ def run_round(
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
     protected = _protected_inputs(arrays, w, quantization, entropy, ledger)
+    forgeries = _forge(protected, forged or {}, quantization)
     run = simulate_round(
         kind,
         protected,
@@ -508,15 +524,67 @@ def run_round(
         entropy=entropy,
         ledger=ledger,
     )
+    aggregate = _add_forgeries(run.outcome.aggregate, forgeries, run.outcome.survivors,
+                               quantization.k)
     with ledger.charge(SERVER, "dequantize"):
-        decoded = decode_weighted(run.outcome.aggregate, quantization)
+        try:
+            decoded = decode_weighted(aggregate, quantization)
+        except InputError as exc:
+            raise AbortError(f"the unmasked sum fails its range check: {exc}") from None
     return RoundResult(
-        aggregate=run.outcome.aggregate,
+        aggregate=aggregate,
         mean=decoded.mean,
         total_weight=decoded.total_weight,
         survivors=tuple(cid - 1 for cid in run.outcome.survivors),
         metrics=round_metrics(kind, run, arrays[0].size, quantization),
     )
+
+
+Forgery = Callable[
+    [npt.NDArray[np.unsignedinteger], QuantizationConfig], npt.NDArray[np.unsignedinteger]
+]
+
+
+def _forge(
+    protected: dict[int, npt.NDArray[np.unsignedinteger]],
+    forged: Mapping[int, Forgery],
+    quantization: QuantizationConfig,
+) -> dict[int, npt.NDArray[np.uint64]]:
+    """Replace each forging client's protected vector by zeros and return, by client
+    id, the vector it forges (reduced mod 2^k) to add to the unmasked sum."""
+    if not isinstance(forged, Mapping):
+        raise InputError("forged must map client positions to functions")
+    out = {}
+    for pos, forge in forged.items():
+        cid = pos + 1 if isinstance(pos, int) and not isinstance(pos, bool) else -1
+        if cid not in protected or not callable(forge):
+            raise InputError(f"forged position {pos!r} does not index the updates")
+        honest = protected[cid]
+        vector = np.asarray(forge(honest.copy(), quantization))
+        if vector.shape != honest.shape or vector.dtype.kind not in "ui":
+            raise InputError(f"the forged vector of position {pos} must be {honest.size} integers")
+        out[cid] = _mod_k(vector.astype(np.uint64), quantization.k)
+        protected[cid] = np.zeros_like(honest)
+    return out
+
+
+def _mod_k(vector: npt.NDArray[np.uint64], k: int) -> npt.NDArray[np.uint64]:
+    return vector if k == 64 else vector & np.uint64((1 << k) - 1)
+
+
+def _add_forgeries(
+    aggregate: npt.NDArray[np.unsignedinteger],
+    forgeries: Mapping[int, npt.NDArray[np.uint64]],
+    survivors: Sequence[int],
+    k: int,
+) -> npt.NDArray[np.unsignedinteger]:
+    if not forgeries:
+        return aggregate
+    total = aggregate.astype(np.uint64)
+    for cid, vector in forgeries.items():
+        if cid in survivors:
+            total += vector  # uint64 wraps mod 2^64; reduced mod 2^k below
+    return _mod_k(total, k).astype(aggregate.dtype)
 
 
 def round_metrics(

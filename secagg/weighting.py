@@ -126,10 +126,18 @@ def decode_weighted(
 ) -> WeightedMean:
     """Dequantize an aggregate into the weighted mean.
 
-    Raises InputError for a malformed aggregate and WeightError (an InputError) if the
-    total weight sum(w) is 0 or above n_max * w_max.
+    Raises InputError for a malformed aggregate or one whose sum of w*q exceeds
+    sum(w) * (2^b - 1) (no honest cohort produces it: some client protected a value
+    outside its budget), and WeightError (an InputError) if the total weight sum(w) is
+    0 or above n_max * w_max.
     """
     values, total_weight = split_weighted(aggregate)
+    check_weight(total_weight, config.max_clients * config.max_weight)
+    if values.size and int(values.max()) > total_weight * config.levels:
+        raise InputError(
+            f"a value of the sum exceeds total weight {total_weight} x {config.levels}: "
+            f"a client protected a value outside its budget"
+        )
     return WeightedMean(mean=dequantize(values, total_weight, config), total_weight=total_weight)
 
 
