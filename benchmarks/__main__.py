@@ -6,6 +6,7 @@
     python -m benchmarks dp [--reps N]                                 # DP encoding cost
     python -m benchmarks dp-utility [--rounds R] [--quick]             # docs/dp.md's table
     python -m benchmarks flower [--reps N] [--quick]                   # ours vs Flower's SecAgg+
+    python -m benchmarks robustness [--rounds R] [--quick]             # docs/robustness.md
 
 ``round`` is ``secagg simulate`` with the cost floor measured in the same process and
 ``ratio_to_floor`` in its report. ``flower`` runs our SecAgg+ and Flower's SecAgg+ in
@@ -19,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 USAGE = (
-    "usage: python -m benchmarks {sweep,round,malicious,flower,dp,dp-utility} [options]"
+    "usage: python -m benchmarks {sweep,round,malicious,flower,dp,dp-utility,robustness} [options]"
     "   (--help after any)"
 )
 
@@ -62,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.malicious import main as malicious
 
         return malicious(args[1:])
+    if args[:1] == ["robustness"]:
+        from benchmarks.robustness import main as robustness
+
+        return robustness(args[1:])
     if args[:1] == ["flower"]:
         from benchmarks.flower_compare import main as flower
 

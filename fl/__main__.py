@@ -79,15 +79,25 @@ def _run_one(
         ),
         flush=True,
     )
-    print(table_header(config.backend, dp=config.dp != "none"), flush=True)
+    byzantine, robust = config.byzantine > 0, config.robust != "none"
+    if byzantine or robust:
+        print(
+            f"   Byzantine: {config.byzantine:g} of the clients, attack {config.attack}; "
+            f"robust rule {config.robust}"
+            + (f" over {config.groups} groups (the server learns {config.groups} group "
+               "sums per round)" if config.groups else ""),
+            flush=True,
+        )
+    print(table_header(config.backend, dp=config.dp != "none", byzantine=byzantine,
+                       robust=robust), flush=True)
     with tqdm(
         total=config.rounds, desc=config.backend, unit="round", disable=not config.progress,
         file=sys.stderr, leave=False,
     ) as bar:
 
         def on_round(record: RoundRecord) -> None:
-            tqdm.write(table_row(record, config.backend, config.clients_per_round),
-                       file=sys.stdout)
+            tqdm.write(table_row(record, config.backend, config.clients_per_round,
+                                 byzantine=byzantine, robust=robust), file=sys.stdout)
             bar.update(1)
 
         return run_fedavg(config, dataset=dataset, on_round=on_round, skip_rounds=skip_rounds)

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from fl.aggregator import BACKENDS
+from fl.byzantine import ATTACKS
 from fl.data import DATASETS
 from fl.errors import ConfigError
 from fl.model import MODELS
 from secagg.errors import ConfigurationError
 from secagg.quantize import QuantizationConfig
 from secagg.result import DropStage
+from secagg.robust import RobustRule
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,6 +33,7 @@ else:  # pragma: no cover - the fl extra installs tomli on 3.10
 
 DROP_STAGES = tuple(s.value for s in DropStage)
 DP_MECHANISMS = ("none", "ddg", "skellam")
+ROBUST_RULES = tuple(r.value for r in RobustRule)
 
 
 def _setting(
@@ -92,6 +95,21 @@ class FLConfig:
     )
     l2_clip: float = _setting(1.0, "DP: clip each update's L2 norm to this", float)
     delta: float = _setting(1e-5, "DP: the delta epsilon is reported for", float)
+    byzantine: float = _setting(0.0, "fraction of the clients that are Byzantine (a fixed set "
+                                "drawn from --seed)", float)
+    attack: str = _setting("none", "what Byzantine clients send (ring: a forged Z_2^k vector, "
+                           "secure backends only)", str, ATTACKS)
+    attack_scale: float = _setting(100.0, "the scale attack's factor; the gaussian attack's noise "
+                                   "std in units of the honest updates' std", float)
+    robust: str = _setting("none", "robust aggregation rule: over clear updates (plain) or over "
+                           "group means (secure backends, with --groups)", str, ROBUST_RULES)
+    groups: int | None = _setting(None, "robust secure mode: split each round's clients into "
+                                  "this many groups, one secure aggregation each", int,
+                                  optional=True)
+    robust_fraction: float = _setting(0.2, "fraction of the rule's inputs assumed Byzantine "
+                                      "(trimmed mean, Multi-Krum)", float)
+    norm_bound: float | None = _setting(None, "the norm-bound rule's L2 bound (default: the "
+                                        "median norm of its inputs)", float, optional=True)
     out: str = _setting("out", "directory for results.json, rounds.csv and accuracy.png", str)
     compare: bool = _setting(False, "also run plain on the same seed and plot both", bool)
     progress: bool = _setting(True, "show a progress bar", bool)
@@ -129,6 +147,8 @@ class FLConfig:
         if self.compare and self.backend == "plain":
             raise ConfigError("--compare needs a secure backend to compare plain against")
         self._check_dp()
+        self._check_byzantine()
+        self._check_robust()
         try:
             QuantizationConfig(clip=self.clip, bits=self.bits, max_clients=self.clients_per_round)
         except ConfigurationError as exc:
@@ -156,6 +176,64 @@ class FLConfig:
             raise ConfigError(f"l2_clip must be a positive number, got {self.l2_clip}")
         if not 0.0 < self.delta < 1.0:
             raise ConfigError(f"delta must be in (0, 1), got {self.delta}")
+
+    def _check_byzantine(self) -> None:
+        if not (math.isfinite(self.byzantine) and 0.0 <= self.byzantine < 1.0):
+            raise ConfigError(f"byzantine must be a fraction in [0, 1), got {self.byzantine}")
+        if (self.byzantine > 0) != (self.attack != "none"):
+            raise ConfigError("--byzantine and --attack go together: give both or neither")
+        if self.byzantine > 0 and round(self.byzantine * self.clients) == 0:
+            raise ConfigError(
+                f"byzantine {self.byzantine} of {self.clients} clients rounds to none"
+            )
+        if self.attack == "ring" and (self.backend == "plain" or self.compare):
+            raise ConfigError(
+                "the ring attack forges a Z_2^k vector: it needs a secure backend (and no "
+                "--compare, whose reference is plain)"
+            )
+        if not (math.isfinite(self.attack_scale) and self.attack_scale > 0):
+            raise ConfigError(f"attack_scale must be a positive number, got {self.attack_scale}")
+        if self.attack_scale != 100.0 and self.attack not in ("scale", "gaussian"):
+            raise ConfigError("--attack-scale applies to the scale and gaussian attacks only")
+
+    def _check_robust(self) -> None:
+        if self.robust == "none":
+            for name in ("groups", "norm_bound"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"{name} applies with --robust only")
+            if self.robust_fraction != 0.2:
+                raise ConfigError("robust_fraction applies with --robust only")
+            return
+        if not 0.0 <= self.robust_fraction < 0.5:
+            raise ConfigError(
+                f"robust_fraction must be in [0, 0.5), got {self.robust_fraction}"
+            )
+        if self.norm_bound is not None and self.robust != "norm-bound":
+            raise ConfigError("norm_bound applies with --robust norm-bound only")
+        if self.norm_bound is not None and not (
+            math.isfinite(self.norm_bound) and self.norm_bound > 0
+        ):
+            raise ConfigError(f"norm_bound must be a positive number, got {self.norm_bound}")
+        if self.dp != "none":
+            raise ConfigError("--robust does not compose with --dp yet")
+        if self.backend != "plain" and self.groups is None:
+            raise ConfigError(
+                "--robust with a secure backend needs --groups: the server never sees an "
+                "individual update, only each group's mean"
+            )
+        inputs = self.clients_per_round if self.groups is None else self.groups
+        if self.groups is not None:
+            if self.groups < 1:
+                raise ConfigError(f"groups must be at least 1, got {self.groups}")
+            floor = 3 if self.backend in ("secagg", "secagg+") else 2
+            if self.clients_per_round // self.groups < floor:
+                raise ConfigError(
+                    f"{self.clients_per_round} clients per round in {self.groups} groups "
+                    f"leave a group of {self.clients_per_round // self.groups}; a group needs "
+                    f"at least {floor} (the server learns each group's sum)"
+                )
+        if self.robust == "multi-krum" and inputs < 3:
+            raise ConfigError(f"multi-krum needs at least 3 inputs per round, has {inputs}")
 
     @property
     def drop_stage(self) -> DropStage:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,31 +25,62 @@ _COLUMNS = ("round", "acc %", "loss", "survivors", "client ms", "server ms", "Ki
 _WIDTHS = (5, 6, 6, 9, 9, 9, 8, 9)
 _KEYHOLDER = ("keyholder ms", 12)
 _EPSILON = ("epsilon", 8)
+_BYZANTINE = ("byz", 3)
+_ROBUST = ("robust rule", 22)
 
 
 def _with_keyholder(backend: str) -> bool:
     return backend.startswith("paillier")
 
 
-def table_header(backend: str, dp: bool = False) -> str:
+def table_header(
+    backend: str, dp: bool = False, *, byzantine: bool = False, robust: bool = False
+) -> str:
     """The column titles (and a rule under them) for ``backend``'s table; with ``dp``,
-    the epsilon spent so far."""
+    the epsilon spent so far; with ``byzantine``, the Byzantine clients sampled; with
+    ``robust``, what the robust rule combined and discarded."""
     cols = list(zip(_COLUMNS, _WIDTHS, strict=True))
     if _with_keyholder(backend):
         cols.insert(6, _KEYHOLDER)
     if dp:
         cols.append(_EPSILON)
+    if byzantine:
+        cols.append(_BYZANTINE)
+    if robust:
+        cols.append(_ROBUST)
     head = "  ".join(title.rjust(width) for title, width in cols)
     return f"{head}\n{'-' * len(head)}"
 
 
-def table_row(record: RoundRecord, backend: str, sampled: int) -> str:
+def robust_cell(report: Mapping[str, Any]) -> str:
+    """What the rule did, in a few words: inputs combined, and what it left out."""
+    parts = []
+    if report["groups"]:
+        parts.append(f"{report['inputs']}/{report['groups']} groups")
+        if report["aborted"]:
+            parts.append(f"{len(report['aborted'])} aborted")
+    else:
+        parts.append(f"{report['inputs']} updates")
+    if report["rejected"]:
+        parts.append(f"{len(report['rejected'])} rejected")
+    if report["clipped"]:
+        parts.append(f"{len(report['clipped'])} clipped")
+    if report["trimmed_per_coordinate"] and report["rule"] == "trimmed-mean":
+        parts.append(f"{report['trimmed_per_coordinate']} trimmed")
+    return ", ".join(parts)
+
+
+def table_row(
+    record: RoundRecord, backend: str, sampled: int, *, byzantine: bool = False,
+    robust: bool = False,
+) -> str:
     """One round as a table line; a skipped round says so."""
     surv = f"{record.survivors}/{sampled}"
     if record.skipped:
         return (
             f"{record.round:>5}  {100 * record.accuracy:6.2f}  {record.loss:6.3f}  "
-            f"{surv:>9}  skipped: too few survivors (nothing released)"
+            f"{surv:>9}  skipped: {record.skip_reason or 'too few survivors'} "
+            f"(nothing released)"
         )
     cells = [
         f"{record.round:>5}",
@@ -65,6 +96,10 @@ def table_row(record: RoundRecord, backend: str, sampled: int) -> str:
         cells.insert(6, f"{record.keyholder_crypto_ms:12.1f}")
     if record.epsilon is not None:
         cells.append(f"{record.epsilon:8.3f}" if math.isfinite(record.epsilon) else f"{'inf':>8}")
+    if byzantine:
+        cells.append(f"{len(record.byzantine):>3}")
+    if robust:
+        cells.append(robust_cell(record.robust) if record.robust is not None else "-")
     return "  ".join(cells)
 
 
@@ -112,8 +147,35 @@ def summarize(run: RunResult) -> dict[str, Any]:
     }
 
 
+def robustness_summary(run: RunResult) -> dict[str, Any] | None:
+    """The run's attack and robust rule, with the privacy cost of groups stated."""
+    c = run.config
+    if c.robust == "none" and c.byzantine == 0:
+        return None
+    done = [r for r in run.rounds if not r.skipped and r.robust is not None]
+    return {
+        "byzantine_fraction": c.byzantine,
+        "attack": c.attack,
+        "rule": c.robust,
+        "groups": c.groups,
+        "rule_fraction": c.robust_fraction if c.robust != "none" else None,
+        "server_learns": (
+            f"{c.groups} group sums per round instead of one (each group's sum and total "
+            "weight)" if c.groups else
+            "every update in the clear" if c.robust != "none" or c.backend == "plain" else
+            "one sum per round"
+        ),
+        "groups_aborted": sum(len(r.robust["aborted"]) for r in done if r.robust),
+        "inputs_rejected": sum(len(r.robust["rejected"]) for r in done if r.robust),
+        "byzantine_sampled": sum(len(r.byzantine) for r in run.rounds),
+    }
+
+
 def run_to_dict(run: RunResult) -> dict[str, Any]:
     out: dict[str, Any] = {} if run.dp is None else {"dp": dict(run.dp)}
+    robustness = robustness_summary(run)
+    if robustness is not None:
+        out["robustness"] = robustness
     return {
         **out,
         "backend": run.backend,

@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fl.aggregator import Aggregator, make_aggregator
+from fl.byzantine import Attack, flip_labels, forgeries, malicious_clients, poison
 from fl.config import FLConfig
 from fl.data import Dataset, dirichlet_partition, load_dataset
 from fl.errors import ConfigError
@@ -41,6 +42,7 @@ from secagg.dp import DPConfig, Mechanism, PrivacyAccountant, noise_for_epsilon
 from secagg.errors import AbortError, ConfigurationError
 from secagg.primitives.entropy import Entropy, seeded_entropy, system_entropy
 from secagg.result import DropStage
+from secagg.robust import RobustAggregator
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,8 @@ class RoundRecord:
     train_s: float = 0.0  # wall time of local training, all sampled clients
     aggregate_s: float = 0.0  # wall time of the aggregation call
     epsilon: float | None = None  # DP: epsilon of all rounds so far, at the config's delta
+    byzantine: tuple[int, ...] = ()  # sampled clients that were Byzantine
+    robust: Mapping[str, Any] | None = None  # the robust rule's report (RobustReport.as_dict)
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,15 @@ def run_fedavg(
             neighbours=config.neighbours, threshold=config.threshold, entropy=entropy,
             dp=privacy.config if privacy is not None else None,
         )
+        if config.robust != "none":
+            aggregator = RobustAggregator(
+                aggregator, config.robust, groups=config.groups,
+                fraction=config.robust_fraction, norm_bound=config.norm_bound,
+                seed=b"fl/groups/" + str(config.seed).encode(),
+            )
+    attack = Attack(config.attack)
+    malicious = (malicious_clients(config.clients, config.byzantine, config.seed)
+                 if config.byzantine > 0 else frozenset())
     initial = evaluate(model, dataset.test_x, dataset.test_y)
     log.info(
         "%s: %d clients (sizes %d..%d), %d parameters, initial accuracy %.4f",
@@ -166,8 +179,11 @@ def run_fedavg(
         train_losses: list[float] = []
         for client in sampled.tolist():
             shard = shards[client]
+            labels = dataset.train_y[shard]
+            if attack is Attack.LABEL_FLIP and client in malicious:
+                labels = flip_labels(labels, dataset.n_classes)
             upd = local_update(
-                model, dataset.train_x[shard], dataset.train_y[shard],
+                model, dataset.train_x[shard], labels,
                 epochs=config.local_epochs, batch_size=config.batch_size, lr=config.lr,
                 seed=_client_seed(config.seed, r, client),
             )
@@ -177,12 +193,19 @@ def run_fedavg(
             train_losses.append(upd.train_loss)
         train_s = time.perf_counter() - start
         train_loss = float(np.mean(train_losses))
+        bad = [pos for pos, c in enumerate(sampled.tolist()) if c in malicious]
+        deltas = poison(attack, deltas, bad, scale=config.attack_scale,
+                        seed=_client_seed(config.seed, r, config.clients))  # no client's id
+        forged = forgeries(attack, bad)
+        byzantine = tuple(int(sampled[p]) for p in bad)
 
         start = time.perf_counter()
         try:
             if r in skip_rounds:
                 raise AbortError("skipped to match the run it is compared with")
-            agg = aggregator.aggregate(deltas, counts, dropouts=dropouts, round_number=r)
+            extra: dict[str, Any] = {"forged": forged} if forged else {}
+            agg = aggregator.aggregate(deltas, counts, dropouts=dropouts, round_number=r,
+                                       **extra)
         except AbortError as exc:
             reason = f"{len(sampled) - len(dropouts)} of {len(sampled)} sampled clients " \
                      f"survived: {exc}"
@@ -192,7 +215,7 @@ def run_fedavg(
                 round=r, accuracy=last.accuracy, loss=last.loss, train_loss=train_loss,
                 sampled=tuple(ids), survivors=len(sampled) - len(dropouts),
                 dropped=tuple(ids[p] for p in sorted(dropouts)), skipped=True,
-                skip_reason=reason, train_s=train_s,
+                skip_reason=reason, train_s=train_s, byzantine=byzantine,
                 aggregate_s=time.perf_counter() - start,
                 # nothing was released: the round costs no privacy
                 epsilon=privacy.accountant.epsilon() if privacy is not None else None,
@@ -216,7 +239,8 @@ def run_fedavg(
                 overhead=m.overhead, max_error_vs_plain=m.max_error_vs_plain,
                 quantization_bound=m.quantization_bound, clipped=m.clipped,
                 max_abs_update=m.max_abs_update, train_s=train_s, aggregate_s=aggregate_s,
-                epsilon=epsilon,
+                epsilon=epsilon, byzantine=byzantine,
+                robust=agg.robust.as_dict() if agg.robust is not None else None,
             )
         records.append(record)
         if on_round is not None:
