@@ -103,10 +103,18 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _one_thread() -> None:
+    # Two workers each running torch's default thread pool on two cores spend most of
+    # their time in each other's spin-waits: one thread per worker process.
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def run(rounds: int, quick: bool, workers: int) -> dict[str, Any]:
     specs = configs(rounds, quick)
     rows: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
         for row in pool.map(run_one, specs):
             rows.append(row)
             print(

@@ -13,9 +13,9 @@ malicious for the whole run; whenever one is sampled it replaces its update:
   the round's honest updates (an omniscient attacker), z the largest deviation that
   keeps it inside the majority: s = floor(n/2 + 1) - f, z = Phi^-1((n - s) / n);
 - ``ring`` (secure backends only): it follows the protocol but protects a forged
-  vector of Z_{2^k}, half the ring in every coordinate and its true weight: the sum
-  wraps, and the group or round mean it lands in is garbage or out of the server's
-  range check. This is what a client can do that a clear-text attack cannot.
+  vector of Z_{2^k} (:func:`ring_forgery`): the sum wraps, and the mean of the group or
+  round it lands in is garbage, or fails the server's range check and is dropped.
+  This is what a client can do that a clear-text attack cannot.
 
 The attacker's noise comes from numpy, seeded: it is the simulated adversary, it
 protects nothing.
@@ -102,11 +102,16 @@ def poison(
     return out
 
 
-def half_ring(honest: npt.NDArray[np.unsignedinteger],
-              quantization: QuantizationConfig) -> npt.NDArray[np.unsignedinteger]:
-    """The ``ring`` forgery: 2^(k-1) in every value slot, the true weight kept."""
+_GOLDEN = (5**0.5 - 1) / 2
+
+
+def ring_forgery(honest: npt.NDArray[np.unsignedinteger],
+                 quantization: QuantizationConfig) -> npt.NDArray[np.unsignedinteger]:
+    """The ``ring`` forgery: v = floor(0.618... * 2^k) in every value slot, the true
+    weight kept. m forgers add m*v mod 2^k, which stays far from 0 for every small m
+    (forgers that each added half the ring would cancel in pairs)."""
     out = honest.copy()
-    out[:-1] = out.dtype.type(1 << (quantization.k - 1))
+    out[:-1] = out.dtype.type(int(_GOLDEN * (1 << quantization.k)))
     return out
 
 
@@ -114,4 +119,4 @@ def forgeries(attack: Attack, malicious: Sequence[int]) -> Mapping[int, Forgery]
     """Position -> forgery for the ``ring`` attack; empty for every other attack."""
     if attack is not Attack.RING:
         return {}
-    return {i: half_ring for i in malicious}
+    return {i: ring_forgery for i in malicious}
