@@ -166,3 +166,19 @@ def test_decode_refuses_a_zero_or_impossible_total_weight() -> None:
 def test_split_refuses_malformed_aggregates(aggregate: object) -> None:
     with pytest.raises(InputError):
         split_weighted(aggregate)  # type: ignore[arg-type]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(1, 9), min_size=1, max_size=8), st.integers(0, 2**16 - 1))
+def test_decode_refuses_a_sum_no_honest_cohort_makes(weights: list[int], seed: int) -> None:
+    q = QuantizationConfig(clip=1.0, bits=8, max_clients=8, max_weight=9)
+    rng = np.random.default_rng(seed)
+    honest = sum(encode_weighted(rng.uniform(-1, 1, 5), w, q) for w in weights)
+    total = sum(weights)
+    assert decode_weighted(honest.astype(np.uint64), q).total_weight == total
+    top = honest.astype(np.uint64)
+    top[:-1] = total * q.levels  # the largest honest sum: every client at +clip
+    assert np.allclose(decode_weighted(top, q).mean, 1.0)
+    top[2] += 1  # one more than any honest cohort can reach
+    with pytest.raises(InputError, match="outside its budget"):
+        decode_weighted(top, q)

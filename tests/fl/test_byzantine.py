@@ -17,9 +17,9 @@ from fl.byzantine import (
     alie_z,
     flip_labels,
     forgeries,
-    ring_forgery,
     malicious_clients,
     poison,
+    ring_forgery,
 )
 from fl.data import Dataset
 from fl.errors import ConfigError

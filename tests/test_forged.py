@@ -1,0 +1,83 @@
+"""Forged inputs (a Byzantine client protects any vector of Z_2^k): modelled exactly,
+and a sum no honest cohort makes aborts the round instead of being released."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from secagg import AbortError, InputError, QuantizationConfig, SecureAggregator, run_round
+from secagg.primitives.entropy import seeded_entropy
+from secagg.result import DropStage
+from secagg.weighting import encode_weighted
+
+Q = QuantizationConfig(clip=1.0, bits=8, max_clients=5, max_weight=1)
+
+
+def _updates(n: int = 5, d: int = 7) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.uniform(-0.5, 0.5, d) for _ in range(n)]
+
+
+@pytest.mark.parametrize("backend", ["secagg", "secagg+", "plain"])
+def test_a_forged_vector_lands_in_the_sum_mod_2k(backend: str) -> None:
+    forged = np.full(8, 3, dtype=np.uint32)
+    forged[-1] = 1  # keeps a valid weight
+
+    seen: list[np.ndarray] = []
+
+    def forge(honest: np.ndarray, q: QuantizationConfig) -> np.ndarray:
+        seen.append(honest.copy())
+        assert q == Q
+        return forged
+
+    result = run_round(backend, _updates(), quantization=Q, forged={2: forge},
+                       entropy=seeded_entropy(1))
+    ref = run_round(backend, _updates(), quantization=Q, entropy=seeded_entropy(1))
+    # The same entropy gives the same honest quantization: the forged client's honest
+    # vector is replaced by the forged one, everything else is unchanged.
+    expected = (ref.aggregate.astype(np.int64) - seen[0].astype(np.int64)
+                + forged.astype(np.int64)) % (1 << Q.k)
+    assert np.array_equal(result.aggregate.astype(np.int64), expected)
+
+
+def test_a_dropped_forger_adds_nothing() -> None:
+    def forge(honest: np.ndarray, q: QuantizationConfig) -> np.ndarray:
+        out = honest.copy()
+        out[:-1] = 200
+        return out
+
+    result = run_round("secagg", _updates(), quantization=Q, forged={1: forge},
+                       dropouts={1: DropStage.MASKED_INPUT})
+    assert 1 not in result.survivors
+    assert np.max(np.abs(result.mean - np.mean([u for i, u in enumerate(_updates())
+                                                if i != 1], axis=0))) < 0.02
+
+
+def test_an_out_of_range_sum_aborts() -> None:
+    def beyond(honest: np.ndarray, q: QuantizationConfig) -> np.ndarray:
+        out = honest.copy()
+        out[:-1] = 5 * q.levels + 7  # more than 5 clients at +clip can sum to
+        return out
+
+    assert (5 * Q.levels + 7) < (1 << Q.k)  # no wrap: the excess itself is caught
+    honest_low = [np.full(7, -1.0)] * 5  # every honest value quantizes to 0
+    with pytest.raises(AbortError, match="range check"):
+        run_round("secagg", honest_low, quantization=Q, forged={0: beyond})
+
+
+def test_forged_positions_and_vectors_are_checked() -> None:
+    with pytest.raises(InputError):
+        run_round("secagg", _updates(), quantization=Q, forged={7: lambda h, q: h})
+    with pytest.raises(InputError):
+        run_round("secagg", _updates(), quantization=Q, forged={0: lambda h, q: h[:-1]})
+    with pytest.raises(InputError):
+        SecureAggregator("secagg", clip=1.0).aggregate(
+            _updates(), [1] * 5, forged={-1: lambda h, q: h})
+
+
+def test_an_honest_vector_is_what_encode_weighted_gives() -> None:
+    got: list[np.ndarray] = []
+    run_round("plain", _updates(), quantization=Q,
+              forged={0: lambda h, q: got.append(h.copy()) or h}, entropy=seeded_entropy(3))
+    assert got[0].shape == encode_weighted(_updates()[0], 1, Q).shape
