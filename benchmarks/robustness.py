@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.docfile import write_between_markers
 from benchmarks.sweep import git_commit, machine
 
 OUT = Path("benchmarks/results/robustness.json")
@@ -201,14 +202,8 @@ def table(data: dict[str, Any]) -> list[str]:
 
 
 def write_doc(data: dict[str, Any], doc: Path) -> None:
-    """Replace the tables between the markers of ``doc``."""
-    text = doc.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"{doc} has no {START} ... {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    body = "\n".join(["", *table(data), ""])
-    doc.write_text(head + START + body + "\n" + END + tail, encoding="utf-8")
+    """Replace the table between the markers of ``doc``."""
+    write_between_markers(doc, START, END, table(data))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
