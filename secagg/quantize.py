@@ -32,7 +32,7 @@ from secagg.errors import (
 )
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.keyagreement import Label
-from secagg.primitives.prg import expand, mask_dtype
+from secagg.primitives.prg import CHUNK_ELEMENTS, Keystream, mask_dtype
 from secagg.validation import require_int, short
 
 MAX_QUANT_BITS = 32
@@ -180,7 +180,9 @@ class QuantizationConfig:
 _FIELDS = struct.Struct(">dBIQB")
 
 
-def _check_update(x: npt.ArrayLike) -> npt.NDArray[np.floating]:
+def check_update(x: npt.ArrayLike) -> npt.NDArray[np.floating]:
+    """``x`` as a 1-D float array; raises InputError for anything else and
+    NonFiniteInputError for NaN or Inf."""
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError):  # ragged nesting and the like
@@ -194,34 +196,55 @@ def _check_update(x: npt.ArrayLike) -> npt.NDArray[np.floating]:
 
 
 def quantize(
-    x: npt.ArrayLike, config: QuantizationConfig, entropy: Entropy = system_entropy
+    x: npt.ArrayLike,
+    config: QuantizationConfig,
+    entropy: Entropy = system_entropy,
+    *,
+    out: npt.NDArray[np.unsignedinteger] | None = None,
 ) -> npt.NDArray[np.unsignedinteger]:
     """Clip, scale and stochastically round ``x`` to integers in [0, 2^b - 1].
 
-    Returns a vector of the modulus dtype (uint32 for k <= 32, else uint64).
-    Raises InputError for a non-vector and NonFiniteInputError for NaN or Inf.
+    Returns a vector of the modulus dtype (uint32 for k <= 32, else uint64); with
+    ``out`` (a 1-D vector of that dtype and x's length) writes it there and returns it.
+    Raises InputError for a non-vector or a wrong ``out`` and NonFiniteInputError for
+    NaN or Inf.
     """
-    arr = _check_update(x)
-    levels = config.levels
-    scaled = np.empty(arr.size, dtype=np.float64)
-    # Clip in float64 whatever the input dtype (float16/32 would round the bounds), so
-    # -clip <= x <= clip exactly and x + clip >= 0: rounding is monotone and -clip + clip
-    # is exactly 0. Every later step keeps the values >= 0, so no lower clamp is needed.
-    np.clip(arr, -config.clip, config.clip, out=scaled, dtype=np.float64)
-    scaled += config.clip
-    # Scale to [0, 2^b - 1] and by 2^32 in one pass, add 32-bit uniform noise u, scale
-    # back and truncate: floor(v + u / 2^32), rounding up with probability frac(v) to
-    # within 2^-32. Scaling by powers of two is exact; the addition rounds by at most
-    # 2^(b-21) units of u, so the bias stays below 2^(b-53) levels.
-    scaled *= _scale(config.clip, levels)
-    scaled += expand(entropy(16), arr.size, 32, Label.ROUNDING.value)
-    scaled *= 2.0**-32
-    # At +clip, v = 2^b - 1 plus rounding error plus u / 2^32 can reach 2^b (at b = 32,
-    # v * 2^32 + u rounds to 2^64): clamp in float, where 2^b - 1 is exact, *before* the
-    # cast, which would wrap 2^32 to 0 in uint32. This replaces an integer clamp after the
-    # cast, so it costs no extra pass.
-    np.minimum(scaled, float(levels), out=scaled)
-    return scaled.astype(mask_dtype(config.k))  # truncation = floor: 0 <= values <= 2^b - 1
+    arr = check_update(x)
+    dtype = mask_dtype(config.k)
+    if out is None:
+        out = np.empty(arr.size, dtype=dtype)
+    elif out.ndim != 1 or out.size != arr.size or out.dtype != np.dtype(dtype):
+        raise InputError(f"out must be {arr.size} values of {np.dtype(dtype)}")
+    levels = float(config.levels)
+    clip = config.clip
+    scale = _scale(clip, config.levels)
+    noise = Keystream(entropy(16), Label.ROUNDING.value, np.uint32)
+    # Chunk by chunk, so that the float64 scratch and the keystream stay in cache
+    # across the passes below (each pass over the whole vector would go to memory).
+    scratch = np.empty(min(arr.size, CHUNK_ELEMENTS), dtype=np.float64)
+    for start in range(0, arr.size, CHUNK_ELEMENTS):
+        part = arr[start : start + CHUNK_ELEMENTS]
+        v = scratch[: part.size]
+        # Clip in float64 whatever the input dtype (float16/32 would round the bounds),
+        # so -clip <= x <= clip exactly and x + clip >= 0: rounding is monotone and
+        # -clip + clip is exactly 0. Every later step keeps the values >= 0, so no lower
+        # clamp is needed.
+        np.clip(part, -clip, clip, out=v, dtype=np.float64)
+        v += clip
+        # Scale to [0, 2^b - 1] and by 2^32 in one pass, add 32-bit uniform noise u,
+        # scale back and truncate: floor(v + u / 2^32), rounding up with probability
+        # frac(v) to within 2^-32. Scaling by powers of two is exact; the addition
+        # rounds by at most 2^(b-21) units of u, so the bias stays below 2^(b-53) levels.
+        v *= scale
+        v += noise.next_words(part.size)
+        v *= 2.0**-32
+        # At +clip, v = 2^b - 1 plus rounding error plus u / 2^32 can reach 2^b (at
+        # b = 32, v * 2^32 + u rounds to 2^64): clamp in float, where 2^b - 1 is exact,
+        # *before* the cast, which would wrap 2^32 to 0 in uint32.
+        np.minimum(v, levels, out=v)
+        # truncation = floor: 0 <= values <= 2^b - 1
+        np.copyto(out[start : start + part.size], v, casting="unsafe")
+    return out
 
 
 def count_clipped(x: npt.ArrayLike, config: QuantizationConfig) -> int:
@@ -230,7 +253,7 @@ def count_clipped(x: npt.ArrayLike, config: QuantizationConfig) -> int:
     The comparison is exact for every float dtype (no rounding of ``clip`` to the input's
     precision). Raises InputError for a non-vector and NonFiniteInputError for NaN or Inf.
     """
-    arr = _check_update(x)
+    arr = check_update(x)
     # The largest value of arr's dtype that is <= clip: for values of that dtype,
     # |x| > clip  <=>  |x| > threshold (nothing representable lies in between).
     largest = np.finfo(arr.dtype).max

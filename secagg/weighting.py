@@ -22,7 +22,7 @@ import numpy.typing as npt
 from secagg.errors import InputError, WeightError
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.prg import mask_dtype
-from secagg.quantize import QuantizationConfig, dequantize, quantize
+from secagg.quantize import QuantizationConfig, check_update, dequantize, quantize
 from secagg.validation import require_int, short
 
 WEIGHT_SLOTS = 1  # the total weight rides in the last element
@@ -91,9 +91,11 @@ def encode_weighted(
     :func:`check_weight`), and NonFiniteInputError for NaN or Inf in ``x``.
     """
     weight = check_weight(weight, config.max_weight)
-    q = quantize(x, config, entropy)
-    out = np.empty(protected_length(q.size), dtype=q.dtype)
-    np.multiply(q, q.dtype.type(weight), out=out[:-WEIGHT_SLOTS])
+    arr = check_update(x)
+    out = np.empty(protected_length(arr.size), dtype=mask_dtype(config.k))
+    q = quantize(arr, config, entropy, out=out[:-WEIGHT_SLOTS])
+    if weight != 1:
+        q *= q.dtype.type(weight)  # w * q <= w_max (2^b - 1) < 2^k: no wrap-around
     out[-1] = weight
     return out
 

@@ -199,10 +199,14 @@ def test_weight_outside_the_budget_is_refused(weight, entropy) -> None:
 def _fixed_noise(word: int):  # type: ignore[no-untyped-def]
     """A stand-in for the rounding PRG: every noise word equals ``word`` (0 or 2^32 - 1)."""
 
-    def expand(seed: bytes, n: int, bits: int, context: bytes) -> np.ndarray:
-        return np.full(n, word, dtype=np.uint32)
+    class Keystream:
+        def __init__(self, seed: bytes, context: bytes, dtype: type) -> None:
+            pass
 
-    return expand
+        def next_words(self, count: int) -> np.ndarray:
+            return np.full(count, word, dtype=np.uint32)
+
+    return Keystream
 
 
 @pytest.mark.parametrize("bits", [1, 2, 8, 16, 24, 31, 32])
@@ -218,7 +222,7 @@ def test_clip_maps_to_the_ends_even_with_extreme_noise(
     exact = x.astype(np.float64)  # compare exactly: float16/32 round clip up or down
     high, low = exact >= clip, exact <= -clip
     for word in (0, 2**32 - 1):
-        monkeypatch.setattr(quantize_module, "expand", _fixed_noise(word))
+        monkeypatch.setattr(quantize_module, "Keystream", _fixed_noise(word))
         q = quantize(x, config)
         assert int(q.max()) <= config.levels
         # Values at or below -clip give exactly 0, whatever the noise.
@@ -239,7 +243,7 @@ def test_32_bit_values_at_clip_never_wrap_to_zero(monkeypatch: pytest.MonkeyPatc
     assert config.k == 32
     below = np.nextafter(1.0, 0.0, dtype=np.float64)
     x = np.array([1.0] * 1000 + [below] * 1000 + [np.nextafter(np.float64(below), 0)] * 1000)
-    monkeypatch.setattr(quantize_module, "expand", _fixed_noise(2**32 - 1))
+    monkeypatch.setattr(quantize_module, "Keystream", _fixed_noise(2**32 - 1))
     q = quantize(x, config)
     assert q.dtype == np.uint32
     assert np.all(q == 2**32 - 1)
@@ -344,3 +348,17 @@ def test_dequantize_takes_numpy_integer_weights() -> None:
 def test_dequantize_refuses_bad_totals(total) -> None:
     with pytest.raises(InputError):
         dequantize(total, 1, QuantizationConfig())
+
+
+def test_quantize_into_a_given_vector_matches_a_fresh_one() -> None:
+    config = QuantizationConfig(clip=1.0, bits=16, max_clients=3)
+    x = np.linspace(-1.5, 1.5, 70_001)  # more than two chunks
+    seed = b"s" * 16
+    fresh = quantize(x, config, lambda n: seed[:n])
+    out = np.zeros(x.size, dtype=fresh.dtype)
+    assert quantize(x, config, lambda n: seed[:n], out=out) is out
+    assert np.array_equal(out, fresh)
+    for bad in (np.zeros(x.size, np.uint64), np.zeros(x.size - 1, fresh.dtype),
+                np.zeros((2, x.size), fresh.dtype)):
+        with pytest.raises(InputError):
+            quantize(x, config, out=bad)

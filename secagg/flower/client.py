@@ -25,7 +25,7 @@ import logging
 
 import numpy as np
 import numpy.typing as npt
-from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp.typing import ClientAppCallable
 
 from secagg.errors import ConfigurationError, DecodeError, SecAggError
@@ -39,6 +39,8 @@ from secagg.flower.records import (
     get_payload,
     model_arrays,
     put_payload,
+    record_of,
+    records_of,
     reply_weight,
 )
 from secagg.flower.spec import ProtocolConfig, RoundSpec
@@ -66,9 +68,9 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     if content is None or msg.metadata.message_type.split(".")[0] != "train":
         return call_next(msg, context)
     try:
-        if ROUND_KEY in content.config_records:
+        if record_of(content, ROUND_KEY, ConfigRecord) is not None:
             return _first(msg, context, call_next)
-        if STEP_KEY in content.config_records:
+        if record_of(content, STEP_KEY, ConfigRecord) is not None:
             return _step(msg, context, call_next)
     except SecAggError as exc:
         log.warning("secagg: node %s refused: %s: %s", context.node_id, type(exc).__name__, exc)
@@ -94,7 +96,9 @@ def _state_key(context: Context) -> bytes | None:
 def _first(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
     """The round's first message: start the party. With the model in the message (the
     plain backend) the node trains now; otherwise later, when its upload is due."""
-    record = msg.content.config_records[ROUND_KEY]
+    record = record_of(msg.content, ROUND_KEY, ConfigRecord)
+    if record is None:
+        raise DecodeError("the round record is missing")
     spec_bytes, weight_key = record.get("spec"), record.get("weight-key", DEFAULT_WEIGHT_KEY)
     if not isinstance(spec_bytes, bytes) or not isinstance(weight_key, str):
         raise DecodeError("the round record holds no spec")
@@ -114,7 +118,7 @@ def _first(msg: Message, context: Context, call_next: ClientAppCallable) -> Mess
 
 
 def _carries_model(msg: Message) -> bool:
-    return any(key not in OUR_KEYS for key in msg.content.array_records)
+    return any(key not in OUR_KEYS for key, _ in records_of(msg.content, ArrayRecord))
 
 
 def _protected(msg: Message, trained: Message, spec: RoundSpec, weight_key: str) -> Vector:
@@ -125,8 +129,13 @@ def _protected(msg: Message, trained: Message, spec: RoundSpec, weight_key: str)
     new_layout, new = model_arrays(trained.content)
     if new_layout.shapes != layout.shapes:
         raise ConfigurationError("the app returned a model of another shape")
-    # Array by array, in the model's own dtype: no float64 copies of the whole model.
-    update = np.concatenate([(n - r).ravel() for n, r in zip(new, received, strict=True)])
+    # Array by array into one vector, in the model's own dtype: no float64 copy of the
+    # whole model, no intermediate per-array differences.
+    update = np.empty(layout.dim, dtype=np.result_type(*new, *received))
+    start = 0
+    for n, r in zip(new, received, strict=True):
+        np.subtract(n, r, out=update[start : start + n.size].reshape(n.shape))
+        start += n.size
     weight = reply_weight(trained.content, weight_key)
     return encode_weighted(update, weight, spec.quantization)
 
@@ -141,7 +150,7 @@ def _new_party(config: ProtocolConfig, client: int, guard: RestoreGuard) -> Clie
 
 
 def _restored(context: Context) -> tuple[RoundSpec, ClientParty, RestoreGuard, str]:
-    saved = context.state.config_records.get(STATE_KEY)
+    saved = record_of(context.state, STATE_KEY, ConfigRecord)
     if saved is None:
         raise DecodeError("a protocol step arrived, but this node holds no round")
     spec_bytes, state, guard_bytes = saved.get("spec"), saved.get("state"), saved.get("guard")

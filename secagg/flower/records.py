@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from flwr.app import Array, ArrayRecord, ConfigRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 from secagg.errors import DecodeError, InputError
 
@@ -29,6 +30,22 @@ PAYLOAD_KEY = "secagg.payload"  # ConfigRecord {"data": bytes} or ArrayRecord {"
 OUR_KEYS = frozenset({ROUND_KEY, STEP_KEY, REPLY_KEY, PAYLOAD_KEY})
 INLINE_BYTES = 64 * 1024
 DEFAULT_WEIGHT_KEY = "num-examples"  # what Flower's FedAvg weights by
+
+
+R = TypeVar("R", ArrayRecord, ConfigRecord, MetricRecord)
+
+
+def record_of(content: RecordDict, key: str, kind: type[R]) -> R | None:
+    """The record at ``key`` when it is a ``kind``, else None. Reads the RecordDict
+    directly: its ``config_records``-style views rebuild a type-checked dict on every
+    access, which costs more than the lookup."""
+    record = content.get(key)
+    return record if isinstance(record, kind) else None
+
+
+def records_of(content: RecordDict, kind: type[R]) -> list[tuple[str, R]]:
+    """Every (key, record) of ``content`` that is a ``kind``, in order."""
+    return [(k, r) for k, r in content.items() if isinstance(r, kind)]
 
 
 def put_payload(content: RecordDict, data: bytes) -> None:
@@ -43,10 +60,11 @@ def put_payload(content: RecordDict, data: bytes) -> None:
 def get_payload(content: RecordDict) -> bytes | None:
     """The protocol message in ``content``, or None. Raises DecodeError when the
     payload record is not one :func:`put_payload` writes."""
-    if PAYLOAD_KEY in content.config_records:
-        value = content.config_records[PAYLOAD_KEY].get("data")
-    elif PAYLOAD_KEY in content.array_records:
-        array = content.array_records[PAYLOAD_KEY].get("data")
+    record = content.get(PAYLOAD_KEY)
+    if isinstance(record, ConfigRecord):
+        value = record.get("data")
+    elif isinstance(record, ArrayRecord):
+        array = record.get("data")
         value = array.data if isinstance(array, Array) and array.stype == "raw" else None
     else:
         return None
@@ -58,9 +76,10 @@ def get_payload(content: RecordDict) -> bytes | None:
 def get_int(content: RecordDict, key: str, field: str) -> int | None:
     """An integer field of one of our ConfigRecords, or None when the record is absent.
     Raises DecodeError when the record is there but the field is not an integer."""
-    if key not in content.config_records:
+    record = record_of(content, key, ConfigRecord)
+    if record is None:
         return None
-    value = content.config_records[key].get(field)
+    value = record.get(field)
     if isinstance(value, bool) or not isinstance(value, int):
         raise DecodeError(f"{key}.{field} must be an integer")
     return value
@@ -99,7 +118,7 @@ def model_arrays(content: RecordDict) -> tuple[Layout, list[npt.NDArray[np.float
     (``"fitins.parameters"``, ``"fitres.parameters"``). Raises InputError when there is
     not exactly one, or when an array is not floating point (integer buffers such as
     batch-norm counters cannot be averaged securely here)."""
-    records = [(k, r) for k, r in content.array_records.items() if k not in OUR_KEYS]
+    records = [(k, r) for k, r in records_of(content, ArrayRecord) if k not in OUR_KEYS]
     if len(records) != 1:
         raise InputError(f"expected one model ArrayRecord, found {len(records)}")
     record = records[0][1]
@@ -131,7 +150,7 @@ def reply_weight(content: RecordDict, key: str) -> int:
     """The client's FedAvg weight from its training reply: the MetricRecord value at
     ``key`` (Message API) or the legacy FitRes ``num_examples``. Raises InputError when
     absent or not an integer (weights are integers: secagg.weighting)."""
-    for record in content.metric_records.values():
+    for _, record in records_of(content, MetricRecord):
         for name in (key, "num_examples"):
             if name in record:
                 value = record[name]

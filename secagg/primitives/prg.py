@@ -63,6 +63,32 @@ def expand(seed: bytes, n: int, bits: int, context: bytes) -> npt.NDArray[np.uns
     return words
 
 
+class Keystream:
+    """The words of ``expand(seed, n, 32 or 64, context)`` in successive pieces, for
+    callers that walk a vector in cache-sized chunks: concatenating every
+    :meth:`next_words` result gives exactly ``expand``'s output.
+
+    Raises CryptoError for a seed of the wrong size.
+    """
+
+    def __init__(self, seed: bytes, context: bytes, dtype: type[np.unsignedinteger]) -> None:
+        self._encryptor = _stream(seed, context)
+        self._le = np.dtype(dtype).newbyteorder("<")
+        self._itemsize = np.dtype(dtype).itemsize
+        self._zeros = bytes(CHUNK_ELEMENTS * self._itemsize)
+        self._scratch = np.empty(CHUNK_ELEMENTS * self._itemsize + 15, dtype=np.uint8)
+
+    def next_words(self, count: int) -> npt.NDArray[np.unsignedinteger]:
+        """The next ``count`` (at most CHUNK_ELEMENTS) words, little-endian, as a view
+        valid until the next call."""
+        if not 0 <= count <= CHUNK_ELEMENTS:
+            raise ConfigurationError(f"at most {CHUNK_ELEMENTS} words per call")
+        nbytes = count * self._itemsize
+        self._encryptor.update_into(self._zeros[:nbytes], self._scratch.data)
+        words: npt.NDArray[np.unsignedinteger] = self._scratch[:nbytes].view(self._le)
+        return words
+
+
 def _stream(seed: bytes, context: bytes) -> CipherContext:
     if len(seed) not in SEED_SIZES:
         raise CryptoError(f"PRG seed must be 16 or 32 bytes, got {len(seed)}")

@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secagg.errors import CryptoError
-from secagg.primitives.prg import CHUNK_ELEMENTS, accumulate, expand
+from secagg.errors import ConfigurationError, CryptoError
+from secagg.primitives.prg import CHUNK_ELEMENTS, Keystream, accumulate, expand
 
 KAT = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "kat.json").read_text())
 
@@ -89,3 +89,16 @@ def test_accumulate_from_a_source_reduces_mod_2k(n: int, bits: int, signs: list[
     accumulate(acc, terms, source=source, bits=bits)
     assert [int(x) for x in acc] == [e % 2**bits for e in expected]
     assert np.array_equal(source, before)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, CHUNK_ELEMENTS), min_size=1, max_size=5),
+       st.sampled_from([np.uint32, np.uint64]))
+def test_keystream_pieces_concatenate_to_expand(pieces: list[int], dtype: type) -> None:
+    seed, context = b"k" * 16, b"ctx"
+    stream = Keystream(seed, context, dtype)
+    got = np.concatenate([stream.next_words(n).copy() for n in pieces])
+    bits = 32 if dtype is np.uint32 else 64
+    assert np.array_equal(got, expand(seed, sum(pieces), bits, context))
+    with pytest.raises(ConfigurationError):
+        stream.next_words(CHUNK_ELEMENTS + 1)
