@@ -62,7 +62,7 @@ def _run_one(
             else f"target epsilon {config.target_epsilon}"
         )
         dp_line = (
-            f"\n   DP: {config.dp}, {noise}, L2 clip {config.l2_clip}, {config.bits} bits, "
+            f"\n   DP: {config.dp}, {noise}, L2 clip {config.dp_l2_clip}, {config.bits} bits, "
             f"delta {config.delta}"
         )
     print(

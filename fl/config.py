@@ -22,7 +22,7 @@ from fl.data import DATASETS
 from fl.errors import ConfigError
 from fl.model import MODELS
 from secagg.errors import ConfigurationError
-from secagg.quantize import QuantizationConfig
+from secagg.quantize import DEFAULT_CLIP, QuantizationConfig
 from secagg.result import DropStage
 from secagg.robust import RobustRule
 
@@ -67,8 +67,8 @@ class FLConfig:
     dropout: float = _setting(0.1, "probability that a sampled client drops in a round", float)
     dropout_stage: str = _setting("upload", "protocol stage at which dropped clients vanish",
                                   str, DROP_STAGES)
-    clip: float = _setting(0.5, "clip each update coordinate to +-CLIP before quantization",
-                           float)
+    clip: float = _setting(DEFAULT_CLIP, "clip each update coordinate to +-CLIP before "
+                           "quantization (secure backends)", float)
     bits: int = _setting(16, "quantization bits per coordinate", int)
     key_bits: int = _setting(2048, "Paillier modulus bits (2048 or 3072)", int)
     neighbours: int | None = _setting(None, "SecAgg+ neighbours per client (default: secagg's)",
@@ -93,7 +93,10 @@ class FLConfig:
         None, "DP: pick the smallest noise multiplier whose epsilon after all rounds is at "
         "most this", float, optional=True,
     )
-    l2_clip: float = _setting(1.0, "DP: clip each update's L2 norm to this", float)
+    l2_clip: float | None = _setting(
+        None, "clip each update's L2 norm to this before quantization (secure backends; "
+        "with --dp the DP clip, default 1.0)", float, optional=True,
+    )
     delta: float = _setting(1e-5, "DP: the delta epsilon is reported for", float)
     byzantine: float = _setting(0.0, "fraction of the clients that are Byzantine (a fixed set "
                                 "drawn from --seed)", float)
@@ -146,9 +149,13 @@ class FLConfig:
             raise ConfigError(f"insecure_seed must be non-negative, got {self.insecure_seed}")
         if self.compare and self.backend == "plain":
             raise ConfigError("--compare needs a secure backend to compare plain against")
+        if self.l2_clip is not None and not (math.isfinite(self.l2_clip) and self.l2_clip > 0):
+            raise ConfigError(f"l2_clip must be a positive number, got {self.l2_clip}")
         self._check_dp()
         self._check_byzantine()
         self._check_robust()
+        self._check_applies()
+        self._check_protocol()
         try:
             QuantizationConfig(clip=self.clip, bits=self.bits, max_clients=self.clients_per_round)
         except ConfigurationError as exc:
@@ -172,10 +179,59 @@ class FLConfig:
             math.isfinite(self.target_epsilon) and self.target_epsilon > 0
         ):
             raise ConfigError(f"target_epsilon must be positive, got {self.target_epsilon}")
-        if not (math.isfinite(self.l2_clip) and self.l2_clip > 0):
-            raise ConfigError(f"l2_clip must be a positive number, got {self.l2_clip}")
+
         if not 0.0 < self.delta < 1.0:
             raise ConfigError(f"delta must be in (0, 1), got {self.delta}")
+
+    def _check_applies(self) -> None:
+        """Flags that do nothing for this backend are refused, not ignored."""
+        defaults = {f.name: f.default for f in fields(self)}
+
+        def given(name: str) -> bool:
+            return bool(getattr(self, name) != defaults[name])
+
+        secure_only = ("clip", "bits", "l2_clip", "insecure_seed")
+        if self.backend == "plain":
+            for name in secure_only:
+                if given(name):
+                    raise ConfigError(
+                        f"{name} applies to the secure backends, not plain (it would be ignored)"
+                    )
+        if self.backend != "paillier" and given("key_bits"):
+            raise ConfigError(f"key_bits applies to paillier, not {self.backend}")
+        if self.backend != "secagg+" and given("neighbours"):
+            raise ConfigError(
+                f"neighbours applies to secagg+, not {self.backend}"
+                + (" (secagg's graph is complete)" if self.backend == "secagg" else "")
+            )
+        if self.backend not in ("secagg", "secagg+") and given("threshold"):
+            raise ConfigError(f"threshold applies to secagg and secagg+, not {self.backend}")
+        if self.dropout == 0 and given("dropout_stage"):
+            raise ConfigError("dropout_stage applies with --dropout above 0")
+
+    def _check_protocol(self) -> None:
+        """The masking graph and threshold the rounds will use, checked before anything
+        runs (the first round would refuse them otherwise)."""
+        if self.backend not in ("secagg", "secagg+"):
+            return
+        from secagg.masking.config import Graph, MaskingConfig, neighbours_for_dropout
+
+        group = self.clients_per_round if self.groups is None else \
+            self.clients_per_round // self.groups
+        if group < 3:
+            raise ConfigError(
+                f"{self.backend} needs at least 3 clients per round (per group), got {group}"
+            )
+        neighbours = self.neighbours
+        if self.backend == "secagg+" and neighbours is None:
+            neighbours = neighbours_for_dropout(group, self.dropout)
+        try:
+            MaskingConfig.create(
+                Graph.COMPLETE if self.backend == "secagg" else Graph.HARARY, group, 1,
+                QuantizationConfig(max_clients=group), neighbours, self.threshold,
+            )
+        except ConfigurationError as exc:
+            raise ConfigError(f"{self.backend} with {group} clients per round: {exc}") from None
 
     def _check_byzantine(self) -> None:
         if not (math.isfinite(self.byzantine) and 0.0 <= self.byzantine < 1.0):
@@ -234,6 +290,11 @@ class FLConfig:
                 )
         if self.robust == "multi-krum" and inputs < 3:
             raise ConfigError(f"multi-krum needs at least 3 inputs per round, has {inputs}")
+
+    @property
+    def dp_l2_clip(self) -> float:
+        """The DP clip: ``l2_clip``, 1.0 when not given."""
+        return 1.0 if self.l2_clip is None else self.l2_clip
 
     @property
     def drop_stage(self) -> DropStage:
@@ -322,9 +383,14 @@ def parse_config(argv: Sequence[str] | None = None) -> FLConfig:
 
 def with_backend(config: FLConfig, backend: str) -> FLConfig:
     """The same run on another backend, without DP (used by ``--compare``)."""
+    changes: dict[str, Any] = {}
+    if backend == "plain":  # settings plain would refuse: it has no quantization
+        defaults = {f.name: f.default for f in fields(FLConfig)}
+        changes = {name: defaults[name] for name in (
+            "clip", "bits", "l2_clip", "insecure_seed", "key_bits", "neighbours", "threshold")}
     return replace(
         config, backend=backend, compare=False, dp="none", noise_multiplier=None,
-        target_epsilon=None,
+        target_epsilon=None, **changes,
     )
 
 

@@ -75,7 +75,8 @@ class RoundRecord:
     overhead: float = 0.0  # crypto ms / plain aggregation ms
     max_error_vs_plain: float = 0.0
     quantization_bound: float = 0.0
-    clipped: int = 0
+    clipped: int = 0  # coordinates beyond +-clip (changed by clipping)
+    l2_clipped: int = 0  # updates scaled down to --l2-clip
     max_abs_update: float = 0.0
     train_s: float = 0.0  # wall time of local training, all sampled clients
     aggregate_s: float = 0.0  # wall time of the aggregation call
@@ -142,7 +143,9 @@ def run_fedavg(
             entropy = seeded_entropy(config.insecure_seed)
         aggregator = make_aggregator(
             config.backend, clip=config.clip, bits=config.bits, key_bits=config.key_bits,
-            neighbours=config.neighbours, threshold=config.threshold, entropy=entropy,
+            l2_clip=config.l2_clip if config.dp == "none" else None,
+            neighbours=config.neighbours, threshold=config.threshold,
+            dropout=config.dropout if config.backend != "plain" else 0.0, entropy=entropy,
             dp=privacy.config if privacy is not None else None,
         )
         if config.robust != "none":
@@ -237,7 +240,7 @@ def run_fedavg(
                 server_crypto_ms=m.server_crypto_ms, keyholder_crypto_ms=m.keyholder_crypto_ms,
                 bytes_up_per_client=m.bytes_up_per_client, plain_agg_ms=m.plain_ms,
                 overhead=m.overhead, max_error_vs_plain=m.max_error_vs_plain,
-                quantization_bound=m.quantization_bound, clipped=m.clipped,
+                quantization_bound=m.quantization_bound, clipped=m.clipped, l2_clipped=m.l2_clipped,
                 max_abs_update=m.max_abs_update, train_s=train_s, aggregate_s=aggregate_s,
                 epsilon=epsilon, byzantine=byzantine,
                 robust=agg.robust.as_dict() if agg.robust is not None else None,
@@ -302,7 +305,7 @@ def dp_setup(config: FLConfig, dim: int) -> Privacy:
 
     def make(z: float) -> DPConfig:
         return DPConfig(
-            Mechanism(config.dp), z, config.l2_clip, config.clients_per_round, config.bits,
+            Mechanism(config.dp), z, config.dp_l2_clip, config.clients_per_round, config.bits,
             dim, dropout=config.dropout,
         )
 

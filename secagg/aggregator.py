@@ -34,6 +34,7 @@ simulation; a real deployment has no such view.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -44,8 +45,9 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.errors import AbortError, ConfigurationError, InputError, WeightError
+from secagg.masking.config import neighbours_for_dropout
 from secagg.primitives.entropy import Entropy, system_entropy
-from secagg.quantize import QuantizationConfig, quantization_error_bound
+from secagg.quantize import DEFAULT_CLIP, QuantizationConfig, quantization_error_bound
 from secagg.result import Backend, DropStage, RoundMetrics
 from secagg.simulation import round_metrics, run_round, simulate_round
 from secagg.timing import SERVER, CpuLedger
@@ -81,6 +83,7 @@ class AggregationMetrics:
     bytes_up_per_client: float = 0.0
     plain_ms: float = 0.0  # the plain float64 weighted mean of the same counted updates
     clipped: int = 0  # coordinates of counted updates beyond +-clip
+    l2_clipped: int = 0  # updates scaled down to the L2 clip (SecureAggregator l2_clip)
     max_abs_update: float = 0.0  # largest |coordinate| over counted updates
     quantization_bound: float = 0.0  # per-coordinate bound on |secure - clipped plain|
     max_error_vs_plain: float = 0.0  # max |mean - plain mean| (simulation diagnostic)
@@ -304,10 +307,17 @@ class SecureAggregator:
     Parameters
     ----------
     protocol: ``secagg``, ``secagg+`` or ``paillier``.
-    clip: every coordinate is clipped to [-clip, clip] before quantization.
+    clip: every coordinate is clipped to [-clip, clip] before quantization (default
+        :data:`secagg.quantize.DEFAULT_CLIP`, the default of every layer).
+    l2_clip: if given, each update is first scaled down to L2 norm at most ``l2_clip``
+        (bounds each client's influence as a whole; ``metrics.l2_clipped`` counts them).
     bits: quantization bits per coordinate; the modulus grows with the number of
         clients and the largest weight of each call, so the sum never wraps around.
-    neighbours, threshold: masking protocols only; ``None`` lets secagg choose.
+    neighbours, threshold: masking protocols only; ``None`` lets secagg choose: for
+        SecAgg+ the smallest degree that survives ``dropout``.
+    dropout: the fraction of clients expected to drop in a round (0 <= dropout < 1);
+        SecAgg+ picks its degree with :func:`secagg.masking.neighbours_for_dropout` for
+        it (a sparse graph sized for no dropout fails as soon as a few clients vanish).
     key_bits: Paillier modulus size.
     dp: distributed DP (:class:`secagg.dp.DPConfig`): each client's update is rotated,
         L2-clipped to ``dp.l2_clip``, rounded and noised before the backend protects it
@@ -324,16 +334,23 @@ class SecureAggregator:
         self,
         protocol: Backend | str,
         *,
-        clip: float,
+        clip: float = DEFAULT_CLIP,
+        l2_clip: float | None = None,
         bits: int = 16,
         neighbours: int | None = None,
         threshold: int | None = None,
+        dropout: float = 0.0,
         key_bits: int = 2048,
         dp: DPConfig | None = None,
         dp_context: bytes = b"",
         entropy: Entropy = system_entropy,
     ) -> None:
         self.protocol = Backend.parse(protocol)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
+            0.0 <= dropout < 1.0
+        ):
+            raise ConfigurationError(f"dropout must be a fraction in [0, 1), got {dropout!r}")
+        self.dropout = float(dropout)
         if dp is not None:
             from secagg.dp import DPConfig
 
@@ -348,12 +365,41 @@ class SecureAggregator:
         # Validates clip and bits now rather than in the first round.
         QuantizationConfig(clip=clip, bits=bits, max_clients=1, max_weight=1)
         self.clip = clip
+        if l2_clip is not None and (
+            isinstance(l2_clip, bool) or not isinstance(l2_clip, (int, float))
+            or not (math.isfinite(l2_clip) and l2_clip > 0)
+        ):
+            raise ConfigurationError(f"l2_clip must be a positive number, got {l2_clip!r}")
+        if l2_clip is not None and dp is not None:
+            raise ConfigurationError("with DP the L2 clip is dp.l2_clip")
+        self.l2_clip = None if l2_clip is None else float(l2_clip)
         self.bits = bits
         self.neighbours = neighbours
         self.threshold = threshold
         self.key_bits = key_bits
         self.entropy = entropy
         self.name = self.protocol.value + (f" {dp.mechanism.value}" if dp is not None else "")
+
+    def _clip_norms(self, prep: _Prepared) -> int:
+        """Scale each update down to L2 norm at most ``l2_clip``, in place in ``prep``
+        (the caller's arrays are never changed); return how many were scaled."""
+        assert self.l2_clip is not None
+        scaled = 0
+        for i, a in enumerate(prep.arrays):
+            norm = float(np.linalg.norm(a.astype(np.float64, copy=False)))
+            if norm > self.l2_clip:
+                prep.arrays[i] = (a * (self.l2_clip / norm)).astype(a.dtype)
+                scaled += i not in prep.drops
+        return scaled
+
+    def _neighbours(self, clients: int) -> int | None:
+        """The SecAgg+ degree for a cohort of ``clients``: the one given, else the
+        smallest that survives the expected dropout."""
+        if self.neighbours is not None or self.protocol is not Backend.SECAGG_PLUS:
+            return self.neighbours
+        if clients < 3:
+            return None  # secagg refuses the cohort with its own message
+        return neighbours_for_dropout(clients, self.dropout)
 
     def _positions(self, prep: _Prepared) -> list[int]:
         """The order in which the clients are handed to secagg.
@@ -401,13 +447,14 @@ class SecureAggregator:
             if forged:
                 raise ConfigurationError("forged inputs are not modelled with distributed DP")
             return self._aggregate_dp(self.dp, prep, order, round_number)
+        l2_clipped = self._clip_norms(prep) if self.l2_clip is not None else 0
         result = run_round(
             self.protocol,
             [prep.arrays[i] for i in order],
             [prep.weights[i] for i in order],
             quantization=quant,
             dropouts={order.index(i): stage for i, stage in prep.drops.items()},
-            neighbours=self.neighbours,
+            neighbours=self._neighbours(len(prep.arrays)),
             threshold=self.threshold,
             key_bits=self.key_bits if paillier else 2048,
             round_number=round_number,
@@ -416,20 +463,13 @@ class SecureAggregator:
         )
         survivors = tuple(sorted(order[s] for s in result.survivors))
         plain, plain_ms = _timed_plain_mean(prep.arrays, prep.weights, survivors)
-        clipped = sum(int(np.count_nonzero(np.abs(prep.arrays[i]) > self.clip)) for i in survivors)
-        if clipped:
-            log.info(
-                "round %d: %d coordinates clipped to +-%g before quantization",
-                round_number,
-                clipped,
-                self.clip,
-            )
         metrics = self._metrics(
             prep,
             survivors,
             result.metrics,
             plain_ms=plain_ms,
-            clipped=clipped,
+            clipped=result.clipped,
+            l2_clipped=l2_clipped,
             bound=quantization_error_bound(quant),
             error=float(np.max(np.abs(result.mean - plain), initial=0.0)),
         )
@@ -450,6 +490,7 @@ class SecureAggregator:
         clipped: int,
         bound: float,
         error: float,
+        l2_clipped: int = 0,
     ) -> AggregationMetrics:
         return AggregationMetrics(
             backend=self.name,
@@ -464,6 +505,7 @@ class SecureAggregator:
             bytes_up_per_client=m.bytes_up_per_client,
             plain_ms=plain_ms,
             clipped=clipped,
+            l2_clipped=l2_clipped,
             max_abs_update=_max_abs(prep.arrays, survivors),
             quantization_bound=bound,
             max_error_vs_plain=error,
@@ -498,7 +540,7 @@ class SecureAggregator:
             dp.padded_dim,
             dp.quantization,
             {order.index(i) + 1: stage for i, stage in prep.drops.items()},
-            neighbours=self.neighbours,
+            neighbours=self._neighbours(len(prep.arrays)),
             threshold=self.threshold,
             key_bits=self.key_bits if self.protocol is Backend.PAILLIER else 2048,
             workers=min(2, os.cpu_count() or 1),
@@ -533,15 +575,21 @@ class SecureAggregator:
 def make_aggregator(
     backend: str,
     *,
-    clip: float = 1.0,
+    clip: float = DEFAULT_CLIP,
+    l2_clip: float | None = None,
     bits: int = 16,
     key_bits: int = 2048,
     neighbours: int | None = None,
     threshold: int | None = None,
+    dropout: float = 0.0,
     dp: DPConfig | None = None,
     entropy: Entropy = system_entropy,
 ) -> Aggregator:
     """The aggregator for a backend name (``plain``, ``secagg``, ``secagg+``, ``paillier``).
+
+    ``dropout`` is the fraction of clients expected to drop per round (SecAgg+ sizes
+    its graph for it unless ``neighbours`` is given); the other settings are
+    :class:`SecureAggregator`'s.
 
     Raises ConfigurationError for an unknown backend or settings it cannot use (DP needs
     a secure backend).
@@ -549,14 +597,19 @@ def make_aggregator(
     if Backend.parse(backend) is Backend.PLAIN:
         if dp is not None:
             raise ConfigurationError("distributed DP needs a secure backend, not plain")
+        if l2_clip is not None:
+            raise ConfigurationError("plain aggregation does not clip; l2_clip needs a "
+                                     "secure backend")
         return PlainAggregator()
     return SecureAggregator(
         backend,
         clip=clip,
+        l2_clip=l2_clip,
         bits=bits,
         key_bits=key_bits,
         neighbours=neighbours,
         threshold=threshold,
+        dropout=dropout,
         dp=dp,
         entropy=entropy,
     )

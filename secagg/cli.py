@@ -15,6 +15,7 @@ from typing import Any
 
 from secagg.errors import SecAggError
 from secagg.protocol.identity import Security
+from secagg.quantize import DEFAULT_CLIP
 from secagg.result import Backend, DropStage
 from secagg.scenario import Scenario, report, run_scenario
 
@@ -35,7 +36,7 @@ def scenario_parser(prog: str) -> argparse.ArgumentParser:
         help="stage at which they drop (default: a random stage per client)",
     )
     parser.add_argument("--bits", type=int, default=16, help="quantization bits b")
-    parser.add_argument("--clip", type=float, default=1.0)
+    parser.add_argument("--clip", type=float, default=DEFAULT_CLIP)
     parser.add_argument("--neighbours", type=int, default=None)
     parser.add_argument("--threshold", type=int, default=None)
     parser.add_argument("--key-bits", type=int, default=2048, help="Paillier modulus bits")

@@ -36,6 +36,7 @@ from secagg.primitives.prg import CHUNK_ELEMENTS, Keystream, mask_dtype
 from secagg.validation import require_int, short
 
 MAX_QUANT_BITS = 32
+DEFAULT_CLIP = 1.0  # the one default of every layer: run_round, the aggregators, both CLIs
 MAX_CLIENTS = (1 << 32) - 2  # n_max must fit the wire format's 32-bit client ids
 MAX_MODULUS_BITS = 64
 
@@ -94,7 +95,7 @@ class QuantizationConfig:
     when k is too small (or would exceed 64) for the sum of n_max clients at full weight.
     """
 
-    clip: float = 1.0
+    clip: float = DEFAULT_CLIP
     bits: int = 16
     max_clients: int = 100
     max_weight: int = 1

@@ -91,3 +91,4 @@ class RoundResult:
     total_weight: int
     survivors: tuple[int, ...]
     metrics: RoundMetrics
+    clipped: int = 0  # coordinates of the survivors' updates beyond +-clip (changed by it)

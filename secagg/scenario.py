@@ -18,7 +18,7 @@ from secagg.errors import ConfigurationError
 from secagg.masking.config import default_max_corrupt, neighbours_for_dropout
 from secagg.protocol.identity import Security
 from secagg.protocol.observer import Work
-from secagg.quantize import QuantizationConfig
+from secagg.quantize import DEFAULT_CLIP, QuantizationConfig
 from secagg.result import Backend, DropStage, RoundMetrics
 from secagg.simulation import SimulatedRound, round_metrics, simulate_round
 from secagg.timing import CpuLedger
@@ -40,7 +40,7 @@ class Scenario:
     dropout: float = 0.1
     dropout_stage: DropStage | None = None
     bits: int = 16
-    clip: float = 1.0
+    clip: float = DEFAULT_CLIP
     neighbours: int | None = None
     threshold: int | None = None
     key_bits: int = 2048

@@ -16,6 +16,7 @@ operating system's accounting of finished child processes).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import resource
 from collections import defaultdict
@@ -49,10 +50,12 @@ from secagg.primitives.signatures import IdentityKey
 from secagg.protocol.identity import Roster, Security, generate_cohort
 from secagg.protocol.observer import Work, WorkCounter
 from secagg.protocol.party import ClientParty, Outcome, ServerParty
-from secagg.quantize import QuantizationConfig
+from secagg.quantize import QuantizationConfig, count_clipped
 from secagg.result import Backend, DropStage, RoundMetrics, RoundResult
 from secagg.timing import KEY_HOLDER, SERVER, CpuLedger
 from secagg.weighting import check_weights, decode_weighted, encode_weighted
+
+log = logging.getLogger(__name__)
 
 _ORDER = list(DropStage)
 # The model every simulated client "received" (the malicious mode binds one).
@@ -474,7 +477,8 @@ def run_round(
         2^k, which is what the server unmasks when the client masks it (the sum is
         linear); for Paillier it stands for a client choosing its slots' values.
 
-    Returns the survivors' aggregate and weighted mean (:class:`RoundResult`).
+    Returns the survivors' aggregate and weighted mean (:class:`RoundResult`), with the
+    number of their coordinates that clipping changed (``clipped``, also logged).
     Raises AbortError when too few clients survive (nothing individual is revealed) or
     when the unmasked sum fails its range check (only a forged input makes it fail),
     InputError / NonFiniteInputError / WeightError for bad updates or weights,
@@ -531,12 +535,19 @@ def run_round(
             decoded = decode_weighted(aggregate, quantization)
         except InputError as exc:
             raise AbortError(f"the unmasked sum fails its range check: {exc}") from None
+    survivors = tuple(cid - 1 for cid in run.outcome.survivors)
+    # Clipping changes an update (unlike rounding): count it, never do it silently.
+    clipped = sum(count_clipped(arrays[i], quantization) for i in survivors)
+    if clipped:
+        log.info("round %d: %d coordinates clipped to +-%g before quantization",
+                 round_number, clipped, quantization.clip)
     return RoundResult(
         aggregate=aggregate,
         mean=decoded.mean,
         total_weight=decoded.total_weight,
-        survivors=tuple(cid - 1 for cid in run.outcome.survivors),
+        survivors=survivors,
         metrics=round_metrics(kind, run, arrays[0].size, quantization),
+        clipped=clipped,
     )
 
 

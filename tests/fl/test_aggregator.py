@@ -205,3 +205,29 @@ def test_unknown_backend_is_a_config_error() -> None:
 def test_aggregators_satisfy_the_protocol() -> None:
     assert isinstance(PlainAggregator(), Aggregator)
     assert isinstance(SecureAggregator("secagg", clip=1.0), Aggregator)
+
+
+def test_secagg_plus_sizes_its_graph_for_the_expected_dropout(make_entropy) -> None:
+    # 10 clients, 4 vanish before upload every round: the default sparse graph leaves
+    # some client with fewer than t live neighbours; sized for 40% dropout it survives.
+    rng = np.random.default_rng(0)
+    updates = [rng.uniform(-0.1, 0.1, 30).astype(np.float32) for _ in range(10)]
+    failures = 0
+    for r in range(5):
+        gone = rng.choice(10, 4, replace=False).tolist()
+        drops = {int(i): DropStage.MASKED_INPUT for i in gone}
+        sized = make_aggregator("secagg+", clip=0.5, dropout=0.4, entropy=make_entropy(r))
+        result = sized.aggregate(updates, [1] * 10, dropouts=drops, round_number=r)
+        assert len(result.survivors) == 6
+        try:
+            SecureAggregator("secagg+", clip=0.5, entropy=make_entropy(r)).aggregate(
+                updates, [1] * 10, dropouts=drops, round_number=r)
+        except AbortError:
+            failures += 1
+    assert failures > 0  # the unsized graph is what the default used to be
+
+
+@pytest.mark.parametrize("dropout", [-0.1, 1.0, float("nan"), True])
+def test_dropout_must_be_a_fraction(dropout: float) -> None:
+    with pytest.raises(ConfigurationError):
+        SecureAggregator("secagg+", clip=0.5, dropout=dropout)

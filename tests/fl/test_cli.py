@@ -109,7 +109,8 @@ def test_out_holds_json_csv_and_plot(tmp_path: Path, capsys: pytest.CaptureFixtu
     out = tmp_path / "res"
     assert main([*FAST, "--backend", "secagg+", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "client ms" in printed and "overhead" in printed  # the table
+    assert "client ms" in printed and "train s" in printed and "agg s" in printed  # the table
+    assert "clipped" in printed
     doc = json.loads((out / "results.json").read_text())
     assert doc["backend"] == "secagg+" and doc["config"]["rounds"] == 2
     _check_rounds(doc["rounds"], 2)
@@ -135,3 +136,46 @@ def test_compare_runs_plain_on_the_same_seed(
     assert {row["backend"] for row in csv.DictReader((out / "rounds.csv").open())} == {
         "plain", "secagg"
     }
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--backend", "plain", "--clip", "0.3"], "clip applies to the secure backends"),
+        (["--backend", "plain", "--bits", "12"], "bits applies to the secure backends"),
+        (["--backend", "plain", "--l2-clip", "1"], "l2_clip applies to the secure backends"),
+        (["--backend", "plain", "--insecure-seed", "3"], "insecure_seed applies"),
+        (["--backend", "secagg", "--key-bits", "3072"], "key_bits applies to paillier"),
+        (["--backend", "secagg", "--neighbours", "4"], "secagg's graph is complete"),
+        (["--backend", "paillier", "--threshold", "3"], "threshold applies to secagg"),
+        (["--dropout", "0", "--dropout-stage", "share"], "dropout_stage applies"),
+        (["--backend", "secagg+", "--neighbours", "12"], "neighbours"),
+        (["--backend", "secagg", "--threshold", "11"], "threshold"),
+        (["--backend", "secagg", "--clients-per-round", "2", "--clients", "5"], "at least 3"),
+    ],
+)
+def test_flags_that_do_not_apply_or_cannot_work_are_refused_before_anything_prints(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "never"
+    assert main([*argv, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert captured.out == ""  # nothing printed, nothing run
+    assert not out.exists()
+
+
+def test_compare_reference_drops_what_plain_cannot_use(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    argv = [*FAST, "--backend", "secagg", "--clip", "0.3", "--bits", "12", "--compare",
+            "--out", str(out)]
+    assert main(argv) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["reference"]["backend"] == "plain"
+
+
+def test_l2_clip_scales_updates_and_is_counted(tmp_path: Path) -> None:
+    out = tmp_path / "l2"
+    assert main([*FAST, "--backend", "secagg", "--l2-clip", "1e-4", "--out", str(out)]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert all(r["l2_clipped"] == r["survivors"] for r in doc["rounds"])
