@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fl.aggregator import check_backend
@@ -40,13 +41,47 @@ class _TqdmHandler(logging.Handler):
         tqdm.write(self.format(record), file=sys.stderr)
 
 
-def _setup_logging() -> None:
+def _setup_logging(level: str = "warning") -> None:
+    """fl's and secagg's log lines on stderr, at ``level``, without tearing the bar."""
     handler = _TqdmHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    root = logging.getLogger("fl")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    root.propagate = False
+    for name in ("fl", "secagg"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level.upper())
+        logger.propagate = False
+
+
+def _show_progress(config: FLConfig) -> bool:
+    # A bar only on a terminal: in a log file or a pipe its redraws would interleave
+    # with the table.
+    return config.progress and not config.quiet and sys.stderr.isatty() and sys.stdout.isatty()
+
+
+def output_dir(config: FLConfig, now: datetime | None = None) -> Path:
+    """Where this run writes, created: ``--out`` (refused when it holds files, unless
+    ``--force``), else a new ``out/run-<UTC time>`` that no earlier run used. Raises
+    ConfigError."""
+    if config.out is not None:
+        out = Path(config.out)
+        if out.is_dir() and any(out.iterdir()) and not config.force:
+            raise ConfigError(
+                f"--out {str(out)!r} is not empty: pass --force to replace its results, or "
+                "choose another directory (without --out every run gets a new one)"
+            )
+    else:
+        stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+        out = Path("out") / f"run-{stamp}"
+        suffix = 1
+        while out.exists():
+            suffix += 1
+            out = Path("out") / f"run-{stamp}-{suffix}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create output directory {str(out)!r}: {exc.strerror}") \
+            from None
+    return out
 
 
 def _run_one(
@@ -65,6 +100,28 @@ def _run_one(
             f"\n   DP: {config.dp}, {noise}, L2 clip {config.dp_l2_clip}, {config.bits} bits, "
             f"delta {config.delta}"
         )
+    quiet = config.quiet
+    if not quiet:
+        _print_header(config, dp_line)
+    elif config.insecure_seed is not None:  # a security warning is never quiet
+        print(f"INSECURE: protocol randomness from --insecure-seed {config.insecure_seed}",
+              file=sys.stderr)
+    with tqdm(
+        total=config.rounds, desc=config.backend, unit="round", disable=not _show_progress(config),
+        file=sys.stderr, leave=False,
+    ) as bar:
+        byzantine, robust = config.byzantine > 0, config.robust != "none"
+
+        def on_round(record: RoundRecord) -> None:
+            if not quiet:
+                tqdm.write(table_row(record, config.backend, config.clients_per_round,
+                                     byzantine=byzantine, robust=robust), file=sys.stdout)
+            bar.update(1)
+
+        return run_fedavg(config, dataset=dataset, on_round=on_round, skip_rounds=skip_rounds)
+
+
+def _print_header(config: FLConfig, dp_line: str) -> None:
     print(
         f"\n== {config.backend}: {config.dataset}, {config.clients} clients "
         f"(Dirichlet alpha={config.alpha}), {config.clients_per_round} per round, "
@@ -90,17 +147,6 @@ def _run_one(
         )
     print(table_header(config.backend, dp=config.dp != "none", byzantine=byzantine,
                        robust=robust), flush=True)
-    with tqdm(
-        total=config.rounds, desc=config.backend, unit="round", disable=not config.progress,
-        file=sys.stderr, leave=False,
-    ) as bar:
-
-        def on_round(record: RoundRecord) -> None:
-            tqdm.write(table_row(record, config.backend, config.clients_per_round,
-                                 byzantine=byzantine, robust=robust), file=sys.stdout)
-            bar.update(1)
-
-        return run_fedavg(config, dataset=dataset, on_round=on_round, skip_rounds=skip_rounds)
 
 
 def _print_summary(run: RunResult) -> None:
@@ -126,15 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging()
     try:
         config = parse_config(argv)
+        _setup_logging(config.log_level)
         check_backend(config.backend)
         dataset = load_dataset(config.dataset, test_fraction=config.test_fraction,
                                seed=config.seed)
-        out = Path(config.out)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create output directory {str(out)!r}: {exc.strerror}") \
-                from None
+        out = output_dir(config)
         run = _run_one(config, dataset)
         reference = None
         if config.compare:
@@ -158,6 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _print_summary(run)
     runs = [run] if reference is None else [reference, run]
     write_json(out / "results.json", run, reference)
+    saved = ""
+    if config.save_model:
+        import torch
+
+        torch.save(run.model.state_dict(), out / "model.pt")
+        saved = f", {out / 'model.pt'}"
+
     write_csv(out / "rounds.csv", runs)
     plot_accuracy(out / "accuracy.png", runs)
     if reference is not None:
@@ -169,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({verdict} {c['tolerance_pp']} pp), largest gap over rounds "
             f"{c['max_accuracy_gap_pp']:.2f} pp"
         )
-    print(f"results: {out / 'results.json'}, {out / 'rounds.csv'}, {out / 'accuracy.png'}")
+    print(f"results: {out / 'results.json'}, {out / 'rounds.csv'}, {out / 'accuracy.png'}"
+          + saved)
     return 0
 
 

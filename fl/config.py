@@ -34,6 +34,7 @@ else:  # pragma: no cover - the fl extra installs tomli on 3.10
 DROP_STAGES = tuple(s.value for s in DropStage)
 DP_MECHANISMS = ("none", "ddg", "skellam")
 ROBUST_RULES = tuple(r.value for r in RobustRule)
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _setting(
@@ -113,9 +114,19 @@ class FLConfig:
                                       "(trimmed mean, Multi-Krum)", float)
     norm_bound: float | None = _setting(None, "the norm-bound rule's L2 bound (default: the "
                                         "median norm of its inputs)", float, optional=True)
-    out: str = _setting("out", "directory for results.json, rounds.csv and accuracy.png", str)
+    out: str | None = _setting(
+        None, "directory for results.json, rounds.csv and accuracy.png (default: a new "
+        "out/run-<UTC time> for every run); an existing non-empty one needs --force", str,
+        optional=True,
+    )
+    save_model: bool = _setting(False, "also write the final global model's state_dict to "
+                                "model.pt in the output directory (torch.load to read it)", bool)
+    force: bool = _setting(False, "write into a non-empty --out directory, replacing its "
+                           "results", bool)
     compare: bool = _setting(False, "also run plain on the same seed and plot both", bool)
-    progress: bool = _setting(True, "show a progress bar", bool)
+    progress: bool = _setting(True, "show a progress bar (on a terminal only)", bool)
+    quiet: bool = _setting(False, "print only the summary and where the results are", bool)
+    log_level: str = _setting("warning", "log level of fl and secagg", str, LOG_LEVELS)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -147,6 +158,8 @@ class FLConfig:
             raise ConfigError(f"seed must be non-negative, got {self.seed}")
         if self.insecure_seed is not None and self.insecure_seed < 0:
             raise ConfigError(f"insecure_seed must be non-negative, got {self.insecure_seed}")
+        if self.force and self.out is None:
+            raise ConfigError("--force applies with --out (the default directory is always new)")
         if self.compare and self.backend == "plain":
             raise ConfigError("--compare needs a secure backend to compare plain against")
         if self.l2_clip is not None and not (math.isfinite(self.l2_clip) and self.l2_clip > 0):

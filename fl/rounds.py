@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ from fl.data import Dataset, dirichlet_partition, load_dataset
 from fl.errors import ConfigError
 from fl.flatten import flatten, restore
 from fl.model import build_model
-from fl.train import Evaluation, evaluate, local_update
+from fl.train import Evaluation, evaluate, evaluate_on, local_update, local_update_from
 from secagg.dp import DPConfig, Mechanism, PrivacyAccountant, noise_for_epsilon
 from secagg.errors import AbortError, ConfigurationError
 from secagg.primitives.entropy import Entropy, seeded_entropy, system_entropy
@@ -96,6 +96,7 @@ class RunResult:
     initial: Evaluation
     rounds: tuple[RoundRecord, ...]
     dp: Mapping[str, Any] | None = None  # DP: every parameter, derived value and final epsilon
+    model: Any = field(default=None, repr=False, compare=False)  # the final global model
 
     @property
     def final_accuracy(self) -> float:
@@ -115,6 +116,9 @@ def run_fedavg(
     *,
     aggregator: Aggregator | None = None,
     dataset: Dataset | None = None,
+    model: Any = None,
+    client_loaders: Sequence[Iterable[Any]] | None = None,
+    test_loader: Iterable[Any] | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
     update_hook: UpdateHook | None = None,
     skip_rounds: Collection[int] = (),
@@ -122,17 +126,45 @@ def run_fedavg(
     """Train with FedAvg as ``config`` says and return every round's record.
 
     ``aggregator`` defaults to the one ``config.backend`` names; ``dataset`` to
-    ``config.dataset`` loaded from disk; ``on_round`` is called after every round (the
+    ``config.dataset`` loaded from disk. Your own model and data: ``model`` (any
+    ``torch.nn.Module`` classifier; trained in place and returned as
+    ``RunResult.model``), ``client_loaders`` (one iterable of (inputs, labels) batches
+    per client, e.g. DataLoaders; ``config.clients`` must equal their number) and
+    ``test_loader`` (required with them). ``on_round`` is called after every round (the
     CLI prints the table row there); ``update_hook`` may alter each client's delta
     (fault injection). ``skip_rounds`` are skipped whatever survives: ``--compare`` has
     the plain reference skip the rounds the secure backend aborted, so that the two runs
     differ by the aggregation alone.
     """
-    if dataset is None:
-        dataset = load_dataset(config.dataset, test_fraction=config.test_fraction,
-                               seed=config.seed)
-    shards = dirichlet_partition(dataset.train_y, config.clients, config.alpha, config.seed)
-    model = build_model(config.model, dataset.image_shape, dataset.n_classes, seed=config.seed)
+    own_data = client_loaders is not None
+    if own_data:
+        assert client_loaders is not None
+        if test_loader is None:
+            raise ConfigError("client_loaders need a test_loader to evaluate on")
+        if len(client_loaders) != config.clients:
+            raise ConfigError(f"{len(client_loaders)} client loaders for clients = "
+                              f"{config.clients}: give one loader per client")
+        if config.attack == "label-flip":
+            raise ConfigError("the label-flip attack needs the built-in datasets")
+        shards: list[Any] = list(client_loaders)
+    else:
+        if dataset is None:
+            dataset = load_dataset(config.dataset, test_fraction=config.test_fraction,
+                                   seed=config.seed)
+        shards = dirichlet_partition(dataset.train_y, config.clients, config.alpha, config.seed)
+    if model is None:
+        if dataset is None:
+            raise ConfigError("client_loaders need your model too (model=...)")
+        model = build_model(config.model, dataset.image_shape, dataset.n_classes,
+                            seed=config.seed)
+
+    def assess() -> Evaluation:
+        if own_data:
+            assert test_loader is not None
+            return evaluate_on(model, test_loader)
+        assert dataset is not None
+        return evaluate(model, dataset.test_x, dataset.test_y)
+
     weights_now = flatten(model, include_buffers=False).astype(np.float64)
     privacy = dp_setup(config, weights_now.size) if config.dp != "none" else None
     if aggregator is None:
@@ -157,12 +189,9 @@ def run_fedavg(
     attack = Attack(config.attack)
     malicious = (malicious_clients(config.clients, config.byzantine, config.seed)
                  if config.byzantine > 0 else frozenset())
-    initial = evaluate(model, dataset.test_x, dataset.test_y)
-    log.info(
-        "%s: %d clients (sizes %d..%d), %d parameters, initial accuracy %.4f",
-        aggregator.name, config.clients, min(map(len, shards)), max(map(len, shards)),
-        weights_now.size, initial.accuracy,
-    )
+    initial = assess()
+    log.info("%s: %d clients, %d parameters, initial accuracy %.4f",
+             aggregator.name, config.clients, weights_now.size, initial.accuracy)
     records: list[RoundRecord] = []
     last = initial
     for r in range(1, config.rounds + 1):
@@ -181,15 +210,20 @@ def run_fedavg(
         counts: list[int] = []
         train_losses: list[float] = []
         for client in sampled.tolist():
-            shard = shards[client]
-            labels = dataset.train_y[shard]
-            if attack is Attack.LABEL_FLIP and client in malicious:
-                labels = flip_labels(labels, dataset.n_classes)
-            upd = local_update(
-                model, dataset.train_x[shard], labels,
-                epochs=config.local_epochs, batch_size=config.batch_size, lr=config.lr,
-                seed=_client_seed(config.seed, r, client),
-            )
+            if own_data:
+                upd = local_update_from(model, shards[client], epochs=config.local_epochs,
+                                        lr=config.lr)
+            else:
+                assert dataset is not None
+                shard = shards[client]
+                labels = dataset.train_y[shard]
+                if attack is Attack.LABEL_FLIP and client in malicious:
+                    labels = flip_labels(labels, dataset.n_classes)
+                upd = local_update(
+                    model, dataset.train_x[shard], labels,
+                    epochs=config.local_epochs, batch_size=config.batch_size, lr=config.lr,
+                    seed=_client_seed(config.seed, r, client),
+                )
             delta = upd.delta if update_hook is None else update_hook(r, client, upd.delta)
             deltas.append(delta)
             counts.append(upd.n_samples)
@@ -228,7 +262,7 @@ def run_fedavg(
             epsilon = privacy.step(agg.metrics.survivors) if privacy is not None else None
             weights_now = weights_now + config.server_lr * agg.mean
             restore(model, weights_now, include_buffers=False)
-            last = evaluate(model, dataset.test_x, dataset.test_y)
+            last = assess()
             ids = sampled.tolist()
             m = agg.metrics
             record = RoundRecord(
@@ -252,10 +286,11 @@ def run_fedavg(
         backend=aggregator.name,
         config=config,
         n_params=int(weights_now.size),
-        client_sizes=tuple(len(s) for s in shards),
+        client_sizes=tuple(len(s) for s in shards) if not own_data else (),
         initial=initial,
         rounds=tuple(records),
         dp=privacy.summary() if privacy is not None else None,
+        model=model,
     )
 
 

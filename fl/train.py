@@ -8,6 +8,7 @@ the aggregation protects.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,3 +84,51 @@ def evaluate(
         loss = float(F.cross_entropy(logits, target))
         accuracy = float((logits.argmax(dim=1) == target).float().mean())
     return Evaluation(accuracy=accuracy, loss=loss)
+
+
+def local_update_from(
+    global_model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    epochs: int,
+    lr: float,
+) -> LocalUpdate:
+    """:func:`local_update` for your own data: ``batches`` (e.g. a torch DataLoader) is
+    iterated once per epoch and yields (inputs, integer labels); the sample count (the
+    FedAvg weight) is the number of labels seen in one epoch. Raises ValueError for
+    a loader that yields nothing."""
+    model = copy.deepcopy(global_model)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    last_loss, n = float("nan"), 0
+    for _ in range(epochs):
+        total, seen = 0.0, 0
+        for xb, yb in batches:
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            total += float(loss.detach()) * len(yb)
+            seen += len(yb)
+        if seen == 0:
+            raise ValueError("a client's data loader yielded no batch")
+        last_loss, n = total / seen, seen
+    delta = flatten(model, include_buffers=False) - flatten(global_model, include_buffers=False)
+    return LocalUpdate(delta=delta, n_samples=n, train_loss=last_loss)
+
+
+def evaluate_on(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> Evaluation:
+    """:func:`evaluate` over your own test loader (weighted by batch size)."""
+    model.eval()
+    correct, total_loss, seen = 0, 0.0, 0
+    with torch.no_grad():
+        for xb, yb in batches:
+            logits = model(xb)
+            total_loss += float(F.cross_entropy(logits, yb, reduction="sum"))
+            correct += int((logits.argmax(dim=1) == yb).sum())
+            seen += len(yb)
+    if seen == 0:
+        raise ValueError("the test loader yielded no batch")
+    return Evaluation(accuracy=correct / seen, loss=total_loss / seen)

@@ -179,3 +179,54 @@ def test_l2_clip_scales_updates_and_is_counted(tmp_path: Path) -> None:
     assert main([*FAST, "--backend", "secagg", "--l2-clip", "1e-4", "--out", str(out)]) == 0
     doc = json.loads((out / "results.json").read_text())
     assert all(r["l2_clipped"] == r["survivors"] for r in doc["rounds"])
+
+
+def test_every_run_gets_a_new_directory_and_out_is_never_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from fl.__main__ import output_dir
+
+    monkeypatch.chdir(tmp_path)
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    first = output_dir(parse_config([]), now)
+    (first / "results.json").write_text("{}")
+    second = output_dir(parse_config([]), now)
+    assert first == Path("out/run-20260102-030405") and second != first
+    assert second.name == "run-20260102-030405-2"
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "results.json").write_text("keep me")
+    assert main([*FAST, "--backend", "plain", "--out", str(taken)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (taken / "results.json").read_text() == "keep me"
+    assert main([*FAST, "--backend", "plain", "--out", str(taken), "--force"]) == 0
+    assert json.loads((taken / "results.json").read_text())["backend"] == "plain"
+    assert main([*FAST, "--force"]) == 2  # --force without --out
+
+
+def test_quiet_prints_the_summary_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*FAST, "--backend", "plain", "--quiet", "--out", str(tmp_path / "q")]) == 0
+    printed = capsys.readouterr().out
+    assert "round" not in printed.splitlines()[0] and "acc %" not in printed
+    assert "final accuracy" in printed and "results:" in printed
+
+
+def test_log_level_reaches_secagg_loggers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [*FAST, "--backend", "secagg", "--clip", "1e-6", "--log-level", "info",
+            "--out", str(tmp_path / "l")]
+    assert main(argv) == 0
+    assert "coordinates clipped" in capsys.readouterr().err
+
+
+def test_no_progress_bar_off_a_terminal(tmp_path: Path) -> None:
+    # stdout and stderr are pipes here: the bar must not appear in either.
+    done = subprocess.run(
+        [sys.executable, "-m", "fl", *FAST[:-1], "--backend", "plain", "--out",
+         str(tmp_path / "p")],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )
+    assert "round/s" not in done.stderr and "it/s" not in done.stderr and "\r" not in done.stderr
