@@ -55,7 +55,7 @@ def _load_raw(name: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]
         x, y = mnist_data()
         images = ((x / 255.0 - _MNIST_MEAN) / _MNIST_STD).reshape(-1, 1, 28, 28)
     elif name == "digits":
-        from sklearn.datasets import load_digits  # type: ignore[import-untyped]
+        from sklearn.datasets import load_digits
 
         bunch = load_digits()
         x, y = bunch.data, bunch.target
