@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # torch is pinned to the local CPU build; any other torch requirement pulls several GB.
 TORCH := torch==2.13.0
 
-.PHONY: demo test bench bench-quick flower-demo clean
+.PHONY: demo test docs bench bench-quick flower-demo clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,14 @@ demo: $(VENV)/.installed-demo
 test: $(VENV)/.installed-dev
 	$(PY) -m ruff check secagg fl benchmarks examples
 	$(PY) -m mypy secagg fl benchmarks examples
+	$(PY) -m sphinx -W -n -q -b html docs/api out/api
 	$(PY) -m pytest
+
+# The API reference (docs/api, from the docstrings) in out/api/index.html; warnings and
+# broken cross-references are errors, here and in make test.
+docs: $(VENV)/.installed-dev
+	$(PY) -m sphinx -W -n -q -b html docs/api out/api
+	@echo "API reference: out/api/index.html"
 
 # The full sweep (about 15 minutes on 2 cores); rewrites benchmarks/results/full.csv and
 # docs/benchmarks.md.

@@ -7,6 +7,7 @@
     python -m benchmarks dp-utility [--rounds R] [--quick]             # docs/dp.md's table
     python -m benchmarks flower [--reps N] [--quick]                   # ours vs Flower's SecAgg+
     python -m benchmarks robustness [--rounds R] [--quick]             # docs/robustness.md
+    python -m benchmarks parameters [--rounds R] [--quick]             # docs/choosing-parameters.md
 
 ``round`` is ``secagg simulate`` with the cost floor measured in the same process and
 ``ratio_to_floor`` in its report. ``flower`` runs our SecAgg+ and Flower's SecAgg+ in
@@ -20,7 +21,8 @@ import sys
 from collections.abc import Sequence
 
 USAGE = (
-    "usage: python -m benchmarks {sweep,round,malicious,flower,dp,dp-utility,robustness} [options]"
+    "usage: python -m benchmarks "
+    "{sweep,round,malicious,flower,dp,dp-utility,robustness,parameters} [options]"
     "   (--help after any)"
 )
 
@@ -63,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.malicious import main as malicious
 
         return malicious(args[1:])
+    if args[:1] == ["parameters"]:
+        from benchmarks.parameters import main as parameters
+
+        return parameters(args[1:])
     if args[:1] == ["robustness"]:
         from benchmarks.robustness import main as robustness
 

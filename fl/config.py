@@ -306,7 +306,7 @@ class FLConfig:
 
     @property
     def dp_l2_clip(self) -> float:
-        """The DP clip: ``l2_clip``, 1.0 when not given."""
+        """The DP clip, ``l2_clip`` (1.0 when not given)."""
         return 1.0 if self.l2_clip is None else self.l2_clip
 
     @property

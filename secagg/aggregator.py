@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # secagg.dp needs scipy (the `dp` extra): imported only when 
 
 log = logging.getLogger(__name__)
 
+#: The backend names every aggregator factory and CLI accepts.
 BACKENDS = tuple(b.value for b in Backend)
 
 # A client that vanished at one of these stages never uploaded its input.
@@ -90,8 +91,8 @@ class AggregationMetrics:
 
     @property
     def crypto_ms(self) -> float:
-        """The round's crypto time on its critical path: one client (clients run in
-        parallel), the server and the key holder."""
+        """The round's crypto time on its critical path, in ms (one client, as clients
+        run in parallel, plus the server and the key holder)."""
         return self.client_crypto_ms + self.server_crypto_ms + self.keyholder_crypto_ms
 
     @property

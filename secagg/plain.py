@@ -383,4 +383,4 @@ class PlainServer(Machine[ServerStage]):
         raise AbortError(reason)
 
 
-__all__ = ["PlainClient", "PlainConfig", "PlainInput", "PlainServer"]
+__all__ = ["ClientStage", "PlainClient", "PlainConfig", "PlainInput", "PlainServer", "ServerStage"]

@@ -36,7 +36,8 @@ from secagg.primitives.prg import CHUNK_ELEMENTS, Keystream, mask_dtype
 from secagg.validation import require_int, short
 
 MAX_QUANT_BITS = 32
-DEFAULT_CLIP = 1.0  # the one default of every layer: run_round, the aggregators, both CLIs
+#: The clip of every layer when none is given (run_round, the aggregators, both CLIs).
+DEFAULT_CLIP = 1.0
 MAX_CLIENTS = (1 << 32) - 2  # n_max must fit the wire format's 32-bit client ids
 MAX_MODULUS_BITS = 64
 
@@ -79,7 +80,7 @@ class QuantizationConfig:
 
     Parameters
     ----------
-    clip: bound on |x| per coordinate, in the update's own units (an int or float > 0,
+    clip: bound on abs(x) per coordinate, in the update's own units (an int or float > 0,
         stored as a float). 2 * clip, the step 2 * clip / (2^b - 1) and the scale
         (2^b - 1) / (2 * clip) * 2^32 must all be finite normal floats, which refuses
         degenerate clips such as 1e-310 or 1e308.
@@ -151,7 +152,7 @@ class QuantizationConfig:
 
     @property
     def max_input(self) -> int:
-        """The largest element of a client's protected vector: w_max (2^b - 1)."""
+        """The largest element of a client's protected vector, w_max (2^b - 1)."""
         return self.max_weight * self.levels
 
     def encode(self) -> bytes:
@@ -249,7 +250,7 @@ def quantize(
 
 
 def count_clipped(x: npt.ArrayLike, config: QuantizationConfig) -> int:
-    """The number of coordinates of ``x`` with |x| > clip, which :func:`quantize` clips.
+    """The number of coordinates of ``x`` with abs(x) > clip, which :func:`quantize` clips.
 
     The comparison is exact for every float dtype (no rounding of ``clip`` to the input's
     precision). Raises InputError for a non-vector and NonFiniteInputError for NaN or Inf.
@@ -289,5 +290,5 @@ def dequantize(
 
 
 def quantization_error_bound(config: QuantizationConfig) -> float:
-    """Worst-case |dequantized mean - clipped mean| per coordinate: one step, 2c/(2^b-1)."""
+    """Worst-case abs(dequantized mean - clipped mean) per coordinate: one step, 2c/(2^b-1)."""
     return 2 * config.clip / config.levels

@@ -551,6 +551,8 @@ def run_round(
     )
 
 
+#: A Byzantine client's forgery, taking its honest protected vector and the
+#: quantization and returning the vector of Z_{2^k} it protects instead.
 Forgery = Callable[
     [npt.NDArray[np.unsignedinteger], QuantizationConfig], npt.NDArray[np.unsignedinteger]
 ]

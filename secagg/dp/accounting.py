@@ -9,8 +9,8 @@ m the clients whose noise is in the sum, sigma^2 each one's noise variance):
   and tau = 10 sum_{k=1}^{m-1} exp(-2 pi^2 sigma^2 k / (k + 1)):
   eps(a) = min(a/2 L_2^2 + tau d, a/2 (L_2^2 + 2 L_1 tau + tau^2 d), a/2 (L_2 + sqrt(d) tau)^2).
 - Skellam (Agarwal, Kairouz, Liu 2021), with mu = m sigma^2 the summed noise variance:
-  eps(a) = a Delta_2^2 / (2 mu)
-           + min(((2a - 1) Delta_2^2 + 6 Delta_1) / (4 mu^2), 3 Delta_1 / (2 mu)).
+  eps(a) = a Delta_2^2 / (2 mu) + min(((2a - 1) Delta_2^2 + 6 Delta_1) / (4 mu^2),
+  3 Delta_1 / (2 mu)).
 
 With Poisson client sampling at rate q < 1, each order takes the smaller of the curve
 and Zhu and Wang's general subsampled-RDP bound (ICML 2019, Thm. 5; integer orders).

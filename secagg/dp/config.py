@@ -158,7 +158,7 @@ class DPConfig:
 
     @property
     def scale(self) -> float:
-        """s: one integer step is 1 / s update units."""
+        """The scale s (one integer step is 1 / s update units)."""
         return _scale(
             self.bits,
             self.expected_clients,
@@ -170,7 +170,7 @@ class DPConfig:
 
     @property
     def noise_variance(self) -> float:
-        """Each client's noise variance in the integer domain: (sigma s)^2."""
+        """Each client's noise variance in the integer domain, (sigma s)^2."""
         return (self.local_stddev * self.scale) ** 2
 
     @property
@@ -191,7 +191,7 @@ class DPConfig:
 
     @property
     def quantization(self) -> QuantizationConfig:
-        """The budget the secure backends sum under: b-bit values, weight 1 each, at
+        """The budget the secure backends sum under, for b-bit values, weight 1 each, at
         most ``expected_clients`` of them (their modulus adds log2 n bits, so the sum
         never wraps and the server reduces it mod 2^b itself)."""
         return QuantizationConfig(
@@ -210,7 +210,7 @@ class DPConfig:
         return inflated <= MAX_INFLATION * self.l2_clip
 
     def smallest_bits(self) -> int:
-        """The fewest bits :meth:`_fits` accepts (MAX_BITS + 1 if none)."""
+        """The fewest bits at which this configuration fits (MAX_BITS + 1 if none)."""
         for bits in range(1, MAX_BITS + 1):
             if self._fits(bits):
                 return bits

@@ -3,7 +3,7 @@
 Before discretization each client multiplies its (zero-padded) update by random signs D
 and by the orthonormal Walsh-Hadamard matrix H (size a power of two): y = H D x. The L2
 norm is unchanged, so clipping and the privacy analysis are unaffected, while every
-coordinate of y is about |x|_2 / sqrt(d): that bounds the modular sum's range and makes
+coordinate of y is about ||x||_2 / sqrt(d): that bounds the modular sum's range and makes
 modular wrap-around unlikely (Kairouz, Liu, Steinke 2021, Sec. 4). The server inverts
 it: x = D H y (H is its own inverse).
 

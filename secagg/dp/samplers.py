@@ -7,7 +7,7 @@ Two samplers of each:
   source, never ``random`` or ``numpy.random``) is located among the table's 128-bit
   cumulative thresholds over the support [-T, T]. The table is built in exact integer
   arithmetic at 192 bits of fixed point (the Gaussian by the recurrence
-  p(x + 1) = p(x) q^(2x + 1), q = exp(-1 / 2 sigma^2); Skellam's e^{-z} I_|x|(z) by the
+  p(x + 1) = p(x) q^(2x + 1), q = exp(-1 / 2 sigma^2); Skellam's e^{-z} I_abs(x)(z) by the
   backward Bessel-ratio recurrence r_{v-1} = 1 / (2v / z + r_v)), then normalized and
   rounded to multiples of 2^-128. :meth:`NoiseTable.tv_bound` states the total variation
   distance to the true distribution this guarantees per draw: the tail beyond T (at most
@@ -219,7 +219,7 @@ def _skellam_bound(variance: float) -> int:
 @lru_cache(maxsize=16)
 def skellam_table(variance: float) -> NoiseTable:
     """Skellam(mu, mu) with mu = variance / 2: the difference of two Poisson(mu);
-    P[x] = e^{-z} I_|x|(z), z = variance."""
+    P[x] = e^{-z} I_abs(x)(z), z = variance."""
     v = _check_variance(variance)
     bound = _skellam_bound(v)
     _check_size("Skellam", v, bound)
@@ -289,7 +289,7 @@ def _bernoulli_exp(gamma: Fraction, entropy: Entropy) -> bool:
 
 
 def exact_discrete_laplace(t: Fraction, entropy: Entropy) -> int:
-    """P[x] proportional to exp(-|x| / t), t > 0 rational (CKS 2020, Algorithm 2)."""
+    """P[x] proportional to exp(-abs(x) / t), t > 0 rational (CKS 2020, Algorithm 2)."""
     s, u = t.numerator, t.denominator
     while True:
         uniform = _uniform_below(s, entropy)

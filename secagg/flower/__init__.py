@@ -3,8 +3,8 @@
 - :func:`secagg_mod`: a ClientApp mod that runs the client party (Message API and
   legacy NumPyClient apps alike).
 - :class:`SecureFedAvg`: a Message-API FedAvg whose training rounds aggregate through
-  SecAgg, SecAgg+ or packed Paillier; :func:`run_secure_round` drives one round on any
-  Grid; :class:`SecAggWorkflow` is the fit workflow for legacy ``DefaultWorkflow`` apps.
+  SecAgg, SecAgg+ or packed Paillier; :class:`~secagg.flower.server.SecureRound` drives one round on
+  any Grid; :class:`SecAggWorkflow` is the fit workflow for legacy ``DefaultWorkflow`` apps.
 - :class:`InProcessGrid`: a Grid that runs ClientApps in this process (tests,
   benchmarks; no Ray, no network).
 

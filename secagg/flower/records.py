@@ -23,11 +23,16 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 from secagg.errors import DecodeError, InputError
 
-ROUND_KEY = "secagg.round"  # ConfigRecord: {"spec": bytes, "weight-key": str}
-STEP_KEY = "secagg.step"  # ConfigRecord: {"round": int}
-REPLY_KEY = "secagg.reply"  # ConfigRecord: {"round": int}
+#: The ConfigRecord of a round's first message (the RoundSpec bytes under "spec", the
+#: weight's MetricRecord key under "weight-key").
+ROUND_KEY = "secagg.round"
+#: The ConfigRecord of every later message (the round number under "round").
+STEP_KEY = "secagg.step"
+#: The ConfigRecord of a node's reply (the round number under "round").
+REPLY_KEY = "secagg.reply"
 PAYLOAD_KEY = "secagg.payload"  # ConfigRecord {"data": bytes} or ArrayRecord {"data": Array}
 OUR_KEYS = frozenset({ROUND_KEY, STEP_KEY, REPLY_KEY, PAYLOAD_KEY})
+#: Payloads up to this many bytes travel in a ConfigRecord, larger ones in an ArrayRecord.
 INLINE_BYTES = 64 * 1024
 DEFAULT_WEIGHT_KEY = "num-examples"  # what Flower's FedAvg weights by
 

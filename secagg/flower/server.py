@@ -56,6 +56,8 @@ T = TypeVar("T")
 class SecAggSettings:
     """How the ServerApp runs secure aggregation.
 
+    Parameters
+    ----------
     backend: ``secagg``, ``secagg+`` (default), ``paillier`` or ``plain`` (no
         protection, the reference).
     clip: bound on each coordinate of a node's model update (trained minus received

@@ -8,8 +8,8 @@ out of order raises :class:`StageError`, and any refused message moves it to ABO
 after which it answers nothing. Every message is checked whole, into locals, before
 the stage record is replaced.
 
-State lives in one record per stage (:class:`_New`, :class:`_Advertised`,
-:class:`_SharesSent`, :class:`_InputSent`): what the client holds is exactly what
+State lives in one record per stage (``_New``, ``_Advertised``,
+``_SharesSent``, ``_InputSent``): what the client holds is exactly what
 that stage needs. :meth:`save` / :meth:`restore` carry it across processes.
 """
 

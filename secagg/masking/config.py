@@ -273,17 +273,17 @@ class MaskingConfig:
 
     @property
     def length(self) -> int:
-        """Elements of the protected (and masked) vector: dim + 1."""
+        """The number of elements of the protected and masked vector, dim + 1."""
         return self.dim + WEIGHT_SLOTS
 
     @property
     def modulus_bits(self) -> int:
-        """k: masked vectors live in Z_{2^k}."""
+        """The modulus bits k (masked vectors live in Z_{2^k})."""
         return self.quantization.k
 
     @property
     def max_input(self) -> int:
-        """The largest element a client's protected vector may hold: w_max (2^b - 1)."""
+        """The largest element a client's protected vector may hold, w_max (2^b - 1)."""
         return self.quantization.max_input
 
     def digest(self) -> bytes:

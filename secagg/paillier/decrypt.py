@@ -5,7 +5,7 @@ Raw Paillier arithmetic for the key holder: you probably want
 
 With g = n + 1, m = CRT(m_p, m_q) where m_p = L_p(c^(p-1) mod p^2) * h_p mod p and
 h_p = L_p(g^(p-1) mod p^2)^-1 mod p (likewise for q); each half works mod p^2 with a
-|p|-bit exponent, about 4x cheaper than one exponentiation mod n^2.
+bits(p)-bit exponent, about 4x cheaper than one exponentiation mod n^2.
 
 Pool workers receive the factors as plain integers over a local pipe (the process
 boundary of one machine, never the wire). There is no timing here: a harness that wants

@@ -7,8 +7,10 @@ another party is used only after :func:`validate_public_key` accepts it: the rig
 odd, not a perfect power and free of prime factors below 2^20, so a malformed modulus
 cannot turn encryption into something the sender's peers could invert.
 
-Keys are plain integers; :meth:`PrivateKey.to_phe` converts to python-paillier (``phe``)
-objects for interoperation (a ciphertext made here decrypts with phe's private key).
+Keys are plain integers;
+:meth:`PrivateKey.to_phe <secagg.paillier.keys.PrivateKey.to_phe>` converts to
+python-paillier (``phe``) objects for interoperation (a ciphertext made here decrypts
+with phe's private key).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """BatchCrypt-style packing of quantized slots into Paillier plaintexts.
 
 Layout: the protected vector v (length L, elements below 2^k, k = the slot width) is cut
-into consecutive groups of s = floor((|n| - 1) / k) elements; group j becomes the
+into consecutive groups of s = floor((bits(n) - 1) / k) elements; group j becomes the
 plaintext m_j = sum_i v[j s + i] * 2^(i k) (slot 0 in the least significant bits).
 Because the budget of :class:`~secagg.quantize.QuantizationConfig` guarantees that the
 sum of n_max clients' slot values stays below 2^k, adding n_max plaintexts never
-carries into the next slot, and every packed sum stays below 2^(s k) <= 2^(|n|-1) < n,
+carries into the next slot, and every packed sum stays below
+2^(s k) <= 2^(bits(n) - 1) < n,
 so Paillier's addition mod n never wraps either.
 
 Vectorised: each group is padded to a multiple of 8 slots so that it starts on a byte
@@ -52,7 +53,7 @@ class PackingConfig:
 
     @property
     def slots(self) -> int:
-        """Slots per plaintext: s * k <= |n| - 1, so every packed sum is below n."""
+        """The slots per plaintext, s with s * k <= bits(n) - 1 (every packed sum is below n)."""
         return (self.key_bits - 1) // self.slot_bits
 
     def plaintexts(self, length: int) -> int:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from secagg.errors import ConfigurationError, InsecureEntropyWarning
 
+#: A source of randomness, n -> n bytes (``os.urandom`` unless a test seeds it).
 Entropy = Callable[[int], bytes]
 
 _SEED_DOMAIN = b"secagg/v1/insecure-seed"

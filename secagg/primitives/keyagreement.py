@@ -34,6 +34,7 @@ CURVE25519_P = (1 << 255) - 19
 # twist: 0 (the identity and the point of order 2), 1 (order 4), p - 1 (order 4 on the
 # twist) and the two of order 8. A peer key at one of them makes the X25519 output one
 # of a few public values (all zero for the scalars RFC 7748 clamps).
+#: The u-coordinates of X25519's low-order points, refused as public keys.
 LOW_ORDER_U = frozenset(
     {
         0,

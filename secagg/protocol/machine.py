@@ -3,12 +3,12 @@ table, a read-only stage, and a per-stage record holding exactly the state that 
 from that stage on.
 
 Security property: a party is one-shot and ordered. An operation outside its stage
-raises :class:`~secagg.errors.StageError`; a refusal inside :meth:`Machine._refusing`
+raises :class:`~secagg.errors.StageError`; a refusal inside ``Machine._refusing``
 moves the party to its aborted stage through the table and drops the stage record (and
 the secrets in it), so a refused message never leaves the party able to accept a second
-try. State is committed only by :meth:`Machine._advance`, after every check passed.
+try. State is committed only by ``Machine._advance``, after every check passed.
 
-A party bound to a :class:`~secagg.protocol.state.RestoreGuard` (:meth:`Machine._bind`)
+A party bound to a :class:`~secagg.protocol.state.RestoreGuard` (``Machine._bind``)
 records every step it takes in the guard as it takes it, before its reply leaves: a
 saved copy of an earlier step can then never be restored and driven a second way.
 """
@@ -49,7 +49,7 @@ class Machine(Generic[S]):
 
     @property
     def progress(self) -> int:
-        """How far the party has got: the index of its stage in the stage enum. Only
+        """How far the party has got, as the index of its stage in the stage enum. Only
         grows (the aborted stage is last), so it orders any two saved copies."""
         stage = self.__stage
         return list(type(stage)).index(stage)
@@ -69,7 +69,7 @@ class Machine(Generic[S]):
 
     @property
     def stage(self) -> S:
-        """The current stage (read-only: only the transition table moves it)."""
+        """The current stage, read-only (only the transition table moves it)."""
         return self.__stage
 
     @property

@@ -102,7 +102,7 @@ class ServerParty(Protocol):
 
     @property
     def finished(self) -> bool:
-        """True once :attr:`result` is available (or the round aborted)."""
+        """True once the result is available (or the round aborted)."""
         ...
 
     def receive(self, sender: int, data: bytes) -> None:

@@ -151,9 +151,9 @@ class RobustAggregator:
         round_number: int = 0,
         forged: Mapping[int, Forgery] | None = None,
     ) -> AggregationResult:
-        """:meth:`Aggregator.aggregate` with the rule applied; the result's ``robust``
-        says what it did. Raises AbortError when no group (or too few for the rule)
-        completes, and as the inner aggregator does."""
+        """The aggregation of :class:`~secagg.aggregator.Aggregator`, with the rule
+        applied; the result's ``robust`` says what it did. Raises AbortError when no
+        group (or too few for the rule) completes, and as the inner aggregator does."""
         if self.groups is None:
             if forged:
                 raise ConfigurationError("forged ring values need a secure backend")
