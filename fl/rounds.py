@@ -39,7 +39,7 @@ from fl.flatten import flatten, restore
 from fl.model import build_model
 from fl.train import Evaluation, evaluate, evaluate_on, local_update, local_update_from
 from secagg.dp import DPConfig, Mechanism, PrivacyAccountant, noise_for_epsilon
-from secagg.errors import AbortError, ConfigurationError
+from secagg.errors import POSITION_CLIENT, AbortError, ConfigurationError, renumber
 from secagg.primitives.entropy import Entropy, seeded_entropy, system_entropy
 from secagg.result import DropStage
 from secagg.robust import RobustAggregator
@@ -244,10 +244,12 @@ def run_fedavg(
             agg = aggregator.aggregate(deltas, counts, dropouts=dropouts, round_number=r,
                                        **extra)
         except AbortError as exc:
+            # In the job's numbering: client ids, not positions in this round's list.
+            ids = sampled.tolist()
+            renumber(exc, POSITION_CLIENT, lambda p: f"client {ids[p]}")  # noqa: B023
             reason = f"{len(sampled) - len(dropouts)} of {len(sampled)} sampled clients " \
                      f"survived: {exc}"
             log.warning("round %d skipped: %s", r, reason)
-            ids = sampled.tolist()
             record = RoundRecord(
                 round=r, accuracy=last.accuracy, loss=last.loss, train_loss=train_loss,
                 sampled=tuple(ids), survivors=len(sampled) - len(dropouts),

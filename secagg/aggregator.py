@@ -44,11 +44,19 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from secagg.errors import AbortError, ConfigurationError, InputError, WeightError
+from secagg.errors import (
+    POSITION_CLIENT,
+    PROTOCOL_CLIENT,
+    AbortError,
+    ConfigurationError,
+    InputError,
+    WeightError,
+    renumber,
+)
 from secagg.masking.config import neighbours_for_dropout
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.quantize import DEFAULT_CLIP, QuantizationConfig, quantization_error_bound
-from secagg.result import Backend, DropStage, RoundMetrics
+from secagg.result import Backend, DropStage, RoundMetrics, RoundResult
 from secagg.simulation import round_metrics, run_round, simulate_round
 from secagg.timing import SERVER, CpuLedger
 from secagg.validation import require_list
@@ -298,6 +306,18 @@ class PlainAggregator:
         )
 
 
+def _binomial_quantile(n: int, p: float, tail: float) -> int:
+    """The smallest g with P[Binomial(n, p) > g] <= tail."""
+    if p <= 0.0:
+        return 0
+    cdf = 0.0
+    for g in range(n + 1):
+        cdf += math.comb(n, g) * p**g * (1.0 - p) ** (n - g)
+        if 1.0 - cdf <= tail:
+            return g
+    return n
+
+
 def _max_abs(arrays: Sequence[npt.NDArray[np.floating]], idx: Sequence[int]) -> float:
     return max((float(np.max(np.abs(arrays[i]), initial=0.0)) for i in idx), default=0.0)
 
@@ -400,7 +420,11 @@ class SecureAggregator:
             return self.neighbours
         if clients < 3:
             return None  # secagg refuses the cohort with its own message
-        return neighbours_for_dropout(clients, self.dropout)
+        # Each client drops independently, so a round often loses more than
+        # dropout * n of them: size the graph for the number that is exceeded with
+        # probability at most 1e-3 (the Binomial quantile), not for the mean.
+        gone = _binomial_quantile(clients, self.dropout, 1e-3)
+        return neighbours_for_dropout(clients, gone / clients if gone < clients else 0.999)
 
     def _positions(self, prep: _Prepared) -> list[int]:
         """The order in which the clients are handed to secagg.
@@ -443,25 +467,16 @@ class SecureAggregator:
             max_weight=max(prep.weights),
         )
         order = self._positions(prep)
-        paillier = self.protocol is Backend.PAILLIER
         if self.dp is not None:
             if forged:
                 raise ConfigurationError("forged inputs are not modelled with distributed DP")
             return self._aggregate_dp(self.dp, prep, order, round_number)
         l2_clipped = self._clip_norms(prep) if self.l2_clip is not None else 0
-        result = run_round(
-            self.protocol,
-            [prep.arrays[i] for i in order],
-            [prep.weights[i] for i in order],
-            quantization=quant,
-            dropouts={order.index(i): stage for i, stage in prep.drops.items()},
-            neighbours=self._neighbours(len(prep.arrays)),
-            threshold=self.threshold,
-            key_bits=self.key_bits if paillier else 2048,
-            round_number=round_number,
-            entropy=self.entropy,
-            forged={order.index(i): f for i, f in _check_forged(forged, len(order)).items()},
-        )
+        try:
+            result = self._run(prep, order, quant, round_number, forged)
+        except AbortError as exc:
+            renumber(exc, POSITION_CLIENT, lambda p: f"client at position {order[p]}")
+            raise
         survivors = tuple(sorted(order[s] for s in result.survivors))
         plain, plain_ms = _timed_plain_mean(prep.arrays, prep.weights, survivors)
         metrics = self._metrics(
@@ -479,6 +494,29 @@ class SecureAggregator:
             total_weight=result.total_weight,
             survivors=survivors,
             metrics=metrics,
+        )
+
+    def _run(
+        self,
+        prep: _Prepared,
+        order: list[int],
+        quant: QuantizationConfig,
+        round_number: int,
+        forged: Mapping[int, Forgery] | None,
+    ) -> RoundResult:
+        paillier = self.protocol is Backend.PAILLIER
+        return run_round(
+            self.protocol,
+            [prep.arrays[i] for i in order],
+            [prep.weights[i] for i in order],
+            quantization=quant,
+            dropouts={order.index(i): stage for i, stage in prep.drops.items()},
+            neighbours=self._neighbours(len(prep.arrays)),
+            threshold=self.threshold,
+            key_bits=self.key_bits if paillier else 2048,
+            round_number=round_number,
+            entropy=self.entropy,
+            forged={order.index(i): f for i, f in _check_forged(forged, len(order)).items()},
         )
 
     def _metrics(
@@ -535,20 +573,24 @@ class SecureAggregator:
                 encoded = dp_encode(prep.arrays[i], dp, seed, self.entropy)
             protected[pos + 1] = encoded.protected
             clipped += encoded.clipped and i not in prep.drops
-        run = simulate_round(
-            self.protocol,
-            protected,
-            dp.padded_dim,
-            dp.quantization,
-            {order.index(i) + 1: stage for i, stage in prep.drops.items()},
-            neighbours=self._neighbours(len(prep.arrays)),
-            threshold=self.threshold,
-            key_bits=self.key_bits if self.protocol is Backend.PAILLIER else 2048,
-            workers=min(2, os.cpu_count() or 1),
-            round_number=round_number,
-            entropy=self.entropy,
-            ledger=ledger,
-        )
+        try:
+            run = simulate_round(
+                self.protocol,
+                protected,
+                dp.padded_dim,
+                dp.quantization,
+                {order.index(i) + 1: stage for i, stage in prep.drops.items()},
+                neighbours=self._neighbours(len(prep.arrays)),
+                threshold=self.threshold,
+                key_bits=self.key_bits if self.protocol is Backend.PAILLIER else 2048,
+                workers=min(2, os.cpu_count() or 1),
+                round_number=round_number,
+                entropy=self.entropy,
+                ledger=ledger,
+            )
+        except AbortError as exc:
+            renumber(exc, PROTOCOL_CLIENT, lambda cid: f"client at position {order[cid - 1]}")
+            raise
         with ledger.charge(SERVER, "dequantize"):
             decoded = dp_decode(run.outcome.aggregate, dp, seed)
         mean = decoded.mean

@@ -7,9 +7,25 @@ without logging any secret.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
+#: How the protocol layer names a client in a message: by its protocol id.
+PROTOCOL_CLIENT = re.compile(r"\bclient (\d+)\b")
+#: How the recipe layer (run_round, the aggregators) names one: by its position.
+POSITION_CLIENT = re.compile(r"\bclient at position (\d+)\b")
+
 
 class SecAggError(Exception):
     """Root of every error raised by secagg."""
+
+
+def renumber(exc: BaseException, pattern: re.Pattern[str], name: Callable[[int], str]) -> None:
+    """Rewrite, in place, each client ``pattern`` matches in ``exc``'s message as
+    ``name(number)``: each layer reports clients in its caller's numbering (protocol
+    ids, then positions in the updates given, then e.g. a FedAvg job's client ids)."""
+    if exc.args and isinstance(exc.args[0], str):
+        exc.args = (pattern.sub(lambda m: name(int(m.group(1))), exc.args[0]), *exc.args[1:])
 
 
 # --- configuration and input -------------------------------------------------------

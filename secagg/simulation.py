@@ -29,11 +29,13 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.errors import (
+    PROTOCOL_CLIENT,
     AbortError,
     ConfigurationError,
     InputError,
     MessageError,
     SecAggError,
+    renumber,
 )
 from secagg.masking.client import MaskingClient
 from secagg.masking.config import Graph, MaskingConfig
@@ -511,23 +513,28 @@ def run_round(
         workers = min(2, os.cpu_count() or 1)
     protected = _protected_inputs(arrays, w, quantization, entropy, ledger)
     forgeries = _forge(protected, forged or {}, quantization)
-    run = simulate_round(
-        kind,
-        protected,
-        arrays[0].size,
-        quantization,
-        drops,
-        neighbours=neighbours,
-        threshold=threshold,
-        key_bits=key_bits,
-        paillier_key=paillier_key,
-        workers=workers,
-        round_number=round_number,
-        security=security,
-        max_corrupt=max_corrupt,
-        entropy=entropy,
-        ledger=ledger,
-    )
+    try:
+        run = simulate_round(
+            kind,
+            protected,
+            arrays[0].size,
+            quantization,
+            drops,
+            neighbours=neighbours,
+            threshold=threshold,
+            key_bits=key_bits,
+            paillier_key=paillier_key,
+            workers=workers,
+            round_number=round_number,
+            security=security,
+            max_corrupt=max_corrupt,
+            entropy=entropy,
+            ledger=ledger,
+        )
+    except AbortError as exc:
+        # The caller numbers clients by position in ``updates``, not by protocol id.
+        renumber(exc, PROTOCOL_CLIENT, lambda cid: f"client at position {cid - 1}")
+        raise
     aggregate = _add_forgeries(run.outcome.aggregate, forgeries, run.outcome.survivors,
                                quantization.k)
     with ledger.charge(SERVER, "dequantize"):

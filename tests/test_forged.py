@@ -81,3 +81,22 @@ def test_an_honest_vector_is_what_encode_weighted_gives() -> None:
     run_round("plain", _updates(), quantization=Q,
               forged={0: lambda h, q: got.append(h.copy()) or h}, entropy=seeded_entropy(3))
     assert got[0].shape == encode_weighted(_updates()[0], 1, Q).shape
+
+
+def test_abort_messages_name_clients_by_position_at_every_layer() -> None:
+    # SecAgg+ with 4 neighbours and 6 of 10 clients gone: some client's masks cannot
+    # be recovered. The protocol names it by protocol id (position + 1); run_round and
+    # the aggregator must name it by its position in the caller's list.
+    import re
+
+    updates = [np.full(4, 0.1)] * 10
+    drops = {i: DropStage.MASKED_INPUT for i in (0, 1, 2, 3, 4, 5)}
+    with pytest.raises(AbortError) as ours:
+        run_round("secagg+", updates, dropouts=drops, neighbours=4, entropy=seeded_entropy(5))
+    message = str(ours.value)
+    (position,) = [int(p) for p in re.findall(r"client at position (\d+)", message)]
+    assert 0 <= position < 10 and not re.search(r"client \d", message)
+    # The same keys (same seed): the aggregator names the same client, by position.
+    agg = SecureAggregator("secagg+", neighbours=4, entropy=seeded_entropy(5))
+    with pytest.raises(AbortError, match=rf"client at position {position}\b"):
+        agg.aggregate(updates, [1] * 10, dropouts=drops)

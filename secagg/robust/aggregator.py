@@ -36,7 +36,7 @@ from secagg.aggregator import (
     _prepare,
     _weighted_mean,
 )
-from secagg.errors import AbortError, ConfigurationError, InputError
+from secagg.errors import POSITION_CLIENT, AbortError, ConfigurationError, InputError, renumber
 from secagg.result import DropStage
 from secagg.robust.groups import MIN_GROUP_SIZE, assign_groups
 from secagg.robust.rules import RobustRule, RuleOutcome, apply_rule, assumed_byzantine
@@ -231,6 +231,8 @@ class RobustAggregator:
                                                if i in local}),
                 )
             except AbortError as exc:
+                renumber(exc, POSITION_CLIENT,
+                         lambda p, m=members: f"client at position {m[p]}")  # type: ignore[misc]
                 aborted[j] = str(exc)
                 continue
             means.append(np.asarray(res.mean, dtype=np.float64))

@@ -178,3 +178,16 @@ def test_save_model_writes_a_loadable_state_dict(tmp_path) -> None:  # noqa: ANN
                  "--no-progress", "--out", str(out)]) == 0
     state = torch.load(out / "model.pt")
     assert all(isinstance(v, torch.Tensor) for v in state.values()) and state
+
+
+def test_a_skipped_round_names_clients_by_their_job_ids(digits: Dataset, make_config) -> None:
+    import re
+
+    config = make_config(backend="secagg+", clients=10, clients_per_round=10, rounds=1,
+                         dropout=0.6, neighbours=4, seed=3)
+    run = run_fedavg(config, dataset=digits)
+    (record,) = run.rounds
+    assert record.skipped
+    named = [int(m) for m in re.findall(r"\bclient (\d+)\b", record.skip_reason)]
+    assert named and all(c in record.sampled for c in named)
+    assert "position" not in record.skip_reason
