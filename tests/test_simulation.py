@@ -1,12 +1,21 @@
-"""Forged inputs (a Byzantine client protects any vector of Z_2^k): modelled exactly,
-and a sum no honest cohort makes aborts the round instead of being released."""
+"""run_round and the aggregators: forged inputs (a Byzantine client protects any vector
+of Z_2^k) are modelled exactly and a sum no honest cohort makes aborts the round; one
+clip default at every layer, clipping counted, L2 clipping; errors in the caller's
+numbering."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from secagg import AbortError, InputError, QuantizationConfig, SecureAggregator, run_round
+from secagg import (
+    AbortError,
+    ConfigurationError,
+    InputError,
+    QuantizationConfig,
+    SecureAggregator,
+    run_round,
+)
 from secagg.primitives.entropy import seeded_entropy
 from secagg.result import DropStage
 from secagg.weighting import encode_weighted
@@ -100,3 +109,40 @@ def test_abort_messages_name_clients_by_position_at_every_layer() -> None:
     agg = SecureAggregator("secagg+", neighbours=4, entropy=seeded_entropy(5))
     with pytest.raises(AbortError, match=rf"client at position {position}\b"):
         agg.aggregate(updates, [1] * 10, dropouts=drops)
+
+
+def test_one_clip_default_at_every_layer() -> None:
+    import inspect
+
+    from secagg.aggregator import make_aggregator
+    from secagg.quantize import DEFAULT_CLIP
+    from secagg.scenario import Scenario
+
+    assert QuantizationConfig().clip == DEFAULT_CLIP
+    assert SecureAggregator("secagg").clip == DEFAULT_CLIP
+    assert inspect.signature(make_aggregator).parameters["clip"].default == DEFAULT_CLIP
+    assert Scenario.__dataclass_fields__["clip"].default == DEFAULT_CLIP
+    fl_config = pytest.importorskip("fl.config")
+    assert fl_config.FLConfig().clip == DEFAULT_CLIP
+
+
+def test_run_round_counts_what_clipping_changed(caplog: pytest.LogCaptureFixture) -> None:
+    updates = [np.array([0.0, 2.0, -3.0, 0.5]), np.array([1.5, 0.0, 0.0, 0.0]),
+               np.zeros(4), np.zeros(4)]
+    with caplog.at_level("INFO", logger="secagg"):
+        result = run_round("secagg", updates)  # clip 1.0
+    assert result.clipped == 3
+    assert "3 coordinates clipped" in caplog.text
+    dropped = run_round("secagg", updates, dropouts={0: DropStage.MASKED_INPUT})
+    assert dropped.clipped == 1  # only the counted clients' coordinates
+
+
+def test_l2_clip_scales_each_update_and_counts_it() -> None:
+    updates = [np.array([0.6, 0.8]), np.array([0.03, 0.04]), np.zeros(2)]
+    agg = SecureAggregator("secagg", l2_clip=0.1)
+    result = agg.aggregate(updates, [1, 1, 1])
+    assert result.metrics.l2_clipped == 1
+    assert np.allclose(result.mean, [(0.06 + 0.03) / 3, (0.08 + 0.04) / 3], atol=1e-4)
+    assert np.array_equal(updates[0], [0.6, 0.8])  # the caller's array is untouched
+    with pytest.raises(ConfigurationError):
+        SecureAggregator("secagg", l2_clip=0.0)
