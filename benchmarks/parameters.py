@@ -125,7 +125,7 @@ def _row(r: dict[str, Any]) -> str:
     return (f"| {r['label']} | {100 * r['final_accuracy']:.1f} | "
             f"{r['rounds_completed']}/{r['rounds']} | {r['bytes_up_per_client'] / 1024:.1f} | "
             f"{r['client_crypto_ms']:.1f} | {r['server_crypto_ms']:.1f}{keyholder} | "
-            f"{r['clipped_per_round']:.0f} |")
+            f"{r['clipped_per_round']:.0f} | {r['max_error_vs_plain']:.1e} |")
 
 
 def table(data: dict[str, Any]) -> list[str]:
@@ -138,7 +138,7 @@ def table(data: dict[str, Any]) -> list[str]:
         "",
     ]
     header = ("| setting | accuracy % | rounds completed | KiB up / client | client ms | "
-              "server ms | coordinates clipped / round |")
+              "server ms | coordinates clipped / round | largest error vs plain mean |")
     titles = {"reference": "Reference", "bits": "Quantization bits (SecAgg+, clip 1.0)",
               "clip": "Clip (SecAgg+, 16 bits)",
               "backend": "Backend and cohort (16 bits, clip 1.0)"}
@@ -146,7 +146,7 @@ def table(data: dict[str, Any]) -> list[str]:
         rows = [r for r in data["runs"] if r["table"] == key]
         if not rows:
             continue
-        out += [f"**{title}**", "", header, "|---|---|---|---|---|---|---|"]
+        out += [f"**{title}**", "", header, "|---|---|---|---|---|---|---|---|"]
         out += [_row(r) for r in rows]
         out.append("")
     out += ["**What integer weights cost** (16 bits, 100 clients): the modulus must hold "
@@ -169,10 +169,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--doc", type=Path, default=DOC)
+    parser.add_argument("--from-json", type=Path, help="only rewrite the doc from this JSON")
     args = parser.parse_args(argv)
-    data = run(args.rounds, args.quick, args.workers)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    if args.from_json is not None:
+        data = json.loads(args.from_json.read_text(encoding="utf-8"))
+    else:
+        data = run(args.rounds, args.quick, args.workers)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     write_doc(data, args.doc)
     print(f"wrote {args.out} and the tables in {args.doc}")
     return 0

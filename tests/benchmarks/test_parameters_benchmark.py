@@ -25,7 +25,7 @@ def test_the_tables_render(tmp_path: Path) -> None:
         {"table": t, "label": label, "final_accuracy": 0.9, "rounds_completed": 20,
          "rounds": 20, "bytes_up_per_client": 2048.0, "client_crypto_ms": 3.0,
          "server_crypto_ms": 9.0, "keyholder_crypto_ms": 500.0 if "Paillier" in label else 0.0,
-         "clipped_per_round": 0.0}
+         "clipped_per_round": 0.0, "max_error_vs_plain": 1.5e-5}
         for t, label, _ in parameters.RUNS
     ]
     data = {"command": "x", "git_commit": "abc", "runs": runs,
@@ -33,7 +33,7 @@ def test_the_tables_render(tmp_path: Path) -> None:
             "config": {"dataset": "mnist", "model": "mlp", "rounds": 20, "clients": 20,
                        "clients_per_round": 10, "dropout": 0.1}}
     text = "\n".join(parameters.table(data))
-    assert "**Quantization bits" in text and "| 8 bits | 90.0 | 20/20 | 2.0 | 3.0 | 9.0 | 0 |" in text
+    assert "**Quantization bits" in text and "| 8 bits | 90.0 | 20/20 | 2.0 | 3.0 | 9.0 | 0 | 1.5e-05 |" in text
     assert "+ 500 key holder" in text and "| 60,000 | 39 |" in text
     doc = tmp_path / "p.md"
     doc.write_text(f"a\n{parameters.START}\nstale\n{parameters.END}\nb\n")
