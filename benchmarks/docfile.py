@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import argparse
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def write_between_markers(doc: Path, start: str, end: str, lines: Sequence[str]) -> None:
@@ -16,3 +19,37 @@ def write_between_markers(doc: Path, start: str, end: str, lines: Sequence[str])
     _, tail = rest.split(end, 1)
     body = "\n".join(["", *lines, ""])
     doc.write_text(head + start + body + "\n" + end + tail, encoding="utf-8")
+
+
+def measured_section_main(
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    description: str | None,
+    rounds: int,
+    quick_help: str,
+    out: Path,
+    doc: Path,
+    run: Callable[[int, bool, int], dict[str, Any]],
+    write: Callable[[dict[str, Any], Path], None],
+) -> int:
+    """The command line of a benchmark that measures FedAvg runs and writes a section of
+    the docs: ``--rounds``, ``--quick``, ``--workers``, ``--out`` (the JSON), ``--doc``,
+    and ``--from-json`` to rewrite the doc from an earlier JSON without running."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--doc", type=Path, default=doc)
+    parser.add_argument("--from-json", type=Path, help="only rewrite the doc from this JSON")
+    args = parser.parse_args(argv)
+    if args.from_json is not None:
+        data = json.loads(args.from_json.read_text(encoding="utf-8"))
+    else:
+        data = run(args.rounds, args.quick, args.workers)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    write(data, args.doc)
+    print(f"wrote {args.out} and the tables in {args.doc}")
+    return 0

@@ -13,8 +13,6 @@ docs/choosing-parameters.md.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 from collections.abc import Sequence
@@ -23,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.docfile import write_between_markers
+from benchmarks.docfile import measured_section_main, write_between_markers
 from benchmarks.sweep import git_commit, machine
 
 OUT = Path("benchmarks/results/parameters.json")
@@ -163,23 +161,10 @@ def write_doc(data: dict[str, Any], doc: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks parameters", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="digits: a smoke run")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--doc", type=Path, default=DOC)
-    parser.add_argument("--from-json", type=Path, help="only rewrite the doc from this JSON")
-    args = parser.parse_args(argv)
-    if args.from_json is not None:
-        data = json.loads(args.from_json.read_text(encoding="utf-8"))
-    else:
-        data = run(args.rounds, args.quick, args.workers)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    write_doc(data, args.doc)
-    print(f"wrote {args.out} and the tables in {args.doc}")
-    return 0
+    return measured_section_main(
+        argv, prog="python -m benchmarks parameters", description=__doc__, rounds=20,
+        quick_help="digits: a smoke run", out=OUT, doc=DOC, run=run, write=write_doc,
+    )
 
 
 if __name__ == "__main__":
