@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-#: How the protocol layer names a client in a message: by its protocol id.
+#: How the protocol layer names a client in a message (by its protocol id).
 PROTOCOL_CLIENT = re.compile(r"\bclient (\d+)\b")
-#: How the recipe layer (run_round, the aggregators) names one: by its position.
+#: How run_round and the aggregators name a client (by its position in the updates).
 POSITION_CLIENT = re.compile(r"\bclient at position (\d+)\b")
 
 

@@ -29,7 +29,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|np|npt|torch|nn|flwr|cryptography|gmpy2|phe|scipy|collections|typing"
                r"|enum|dataclasses|abc|pathlib|concurrent|logging|argparse|datetime|struct"
-               r"|fractions|hashlib)\b.*"),
+               r"|fractions|hashlib|re)\b.*"),
     # Sphinx splits a dataclass field's "dict[str, float] = <factory>" signature at the comma
     (r"py:class", r"dict\[str"),
     # type variables of generic helpers
