@@ -71,11 +71,18 @@ def output_dir(config: FLConfig, now: datetime | None = None) -> Path:
             )
     else:
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
-        out = Path("out") / f"run-{stamp}"
         suffix = 1
-        while out.exists():
-            suffix += 1
-            out = Path("out") / f"run-{stamp}-{suffix}"
+        while True:  # mkdir is the atomic claim: two runs never share a directory
+            out = Path("out") / (f"run-{stamp}" if suffix == 1 else f"run-{stamp}-{suffix}")
+            try:
+                out.mkdir(parents=True, exist_ok=False)
+                return out
+            except FileExistsError:
+                suffix += 1
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create output directory {str(out)!r}: {exc.strerror}"
+                ) from None
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -141,8 +148,9 @@ def _print_header(config: FLConfig, dp_line: str) -> None:
         print(
             f"   Byzantine: {config.byzantine:g} of the clients, attack {config.attack}; "
             f"robust rule {config.robust}"
-            + (f" over {config.groups} groups (the server learns {config.groups} group "
-               "sums per round)" if config.groups else ""),
+            + (f" over {config.groups} groups" if config.groups else "")
+            + (f" (the server learns {config.groups} group sums per round)"
+               if config.groups and config.backend != "plain" else ""),
             flush=True,
         )
     print(table_header(config.backend, dp=config.dp != "none", byzantine=byzantine,

@@ -1,6 +1,6 @@
 """Byzantine clients for the FedAvg job: who they are and what they send.
 
-A fixed set of ``round(fraction * clients)`` clients, drawn from the run's seed, is
+A fixed set of :func:`byzantine_count` clients, drawn from the run's seed, is
 malicious for the whole run; whenever one is sampled it replaces its update:
 
 - ``sign-flip``: the negation of its honest update;
@@ -24,6 +24,7 @@ protects nothing.
 from __future__ import annotations
 
 import enum
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 
@@ -49,9 +50,14 @@ class Attack(enum.Enum):
 ATTACKS = tuple(a.value for a in Attack)
 
 
+def byzantine_count(clients: int, fraction: float) -> int:
+    """How many of ``clients`` are Byzantine: fraction * clients rounded half up."""
+    return math.floor(fraction * clients + 0.5)
+
+
 def malicious_clients(clients: int, fraction: float, seed: int) -> frozenset[int]:
-    """The run's Byzantine clients: round(fraction * clients) of 0..clients-1."""
-    count = round(fraction * clients)
+    """The run's Byzantine clients: :func:`byzantine_count` of 0..clients-1."""
+    count = byzantine_count(clients, fraction)
     rng = np.random.default_rng([seed, 0, _BYZANTINE_STREAM])
     return frozenset(rng.choice(clients, count, replace=False).tolist())
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from fl.aggregator import BACKENDS
-from fl.byzantine import ATTACKS
+from fl.byzantine import ATTACKS, byzantine_count
 from fl.data import DATASETS
 from fl.errors import ConfigError
 from fl.model import MODELS
@@ -179,6 +179,8 @@ class FLConfig:
             for name in ("noise_multiplier", "target_epsilon"):
                 if getattr(self, name) is not None:
                     raise ConfigError(f"{name} applies with --dp ddg or skellam only")
+            if self.delta != 1e-5:
+                raise ConfigError("delta applies with --dp ddg or skellam only")
             return
         if self.backend == "plain":
             raise ConfigError("--dp needs a secure backend (secagg, secagg+ or paillier)")
@@ -227,31 +229,39 @@ class FLConfig:
         runs (the first round would refuse them otherwise)."""
         if self.backend not in ("secagg", "secagg+"):
             return
-        from secagg.masking.config import Graph, MaskingConfig, neighbours_for_dropout
+        from secagg.aggregator import secagg_plus_degree
+        from secagg.masking.config import Graph, MaskingConfig
 
-        group = self.clients_per_round if self.groups is None else \
+        smallest = self.clients_per_round if self.groups is None else \
             self.clients_per_round // self.groups
-        if group < 3:
+        if smallest < 3:
             raise ConfigError(
-                f"{self.backend} needs at least 3 clients per round (per group), got {group}"
+                f"{self.backend} needs at least 3 clients per round (per group), got {smallest}"
             )
-        neighbours = self.neighbours
-        if self.backend == "secagg+" and neighbours is None:
-            neighbours = neighbours_for_dropout(group, self.dropout)
-        try:
-            MaskingConfig.create(
-                Graph.COMPLETE if self.backend == "secagg" else Graph.HARARY, group, 1,
-                QuantizationConfig(max_clients=group), neighbours, self.threshold,
-            )
-        except ConfigurationError as exc:
-            raise ConfigError(f"{self.backend} with {group} clients per round: {exc}") from None
+        # Every cohort size the rounds will run (groups differ by at most one client),
+        # with the degree the aggregator will pick for it.
+        sizes = {smallest} if self.groups is None else {smallest, -(-self.clients_per_round
+                                                                     // self.groups)}
+        for group in sorted(sizes):
+            neighbours = self.neighbours
+            if self.backend == "secagg+" and neighbours is None:
+                neighbours = secagg_plus_degree(group, self.dropout)
+            try:
+                MaskingConfig.create(
+                    Graph.COMPLETE if self.backend == "secagg" else Graph.HARARY, group, 1,
+                    QuantizationConfig(max_clients=group), neighbours, self.threshold,
+                )
+            except ConfigurationError as exc:
+                raise ConfigError(
+                    f"{self.backend} with {group} clients per round (or group): {exc}"
+                ) from None
 
     def _check_byzantine(self) -> None:
         if not (math.isfinite(self.byzantine) and 0.0 <= self.byzantine < 1.0):
             raise ConfigError(f"byzantine must be a fraction in [0, 1), got {self.byzantine}")
         if (self.byzantine > 0) != (self.attack != "none"):
             raise ConfigError("--byzantine and --attack go together: give both or neither")
-        if self.byzantine > 0 and round(self.byzantine * self.clients) == 0:
+        if self.byzantine > 0 and byzantine_count(self.clients, self.byzantine) == 0:
             raise ConfigError(
                 f"byzantine {self.byzantine} of {self.clients} clients rounds to none"
             )
@@ -277,6 +287,8 @@ class FLConfig:
             raise ConfigError(
                 f"robust_fraction must be in [0, 0.5), got {self.robust_fraction}"
             )
+        if self.robust_fraction != 0.2 and self.robust not in ("trimmed-mean", "multi-krum"):
+            raise ConfigError("robust_fraction applies to trimmed-mean and multi-krum only")
         if self.norm_bound is not None and self.robust != "norm-bound":
             raise ConfigError("norm_bound applies with --robust norm-bound only")
         if self.norm_bound is not None and not (
@@ -294,7 +306,7 @@ class FLConfig:
         if self.groups is not None:
             if self.groups < 1:
                 raise ConfigError(f"groups must be at least 1, got {self.groups}")
-            floor = 3 if self.backend in ("secagg", "secagg+") else 2
+            floor = 3 if self.backend != "plain" else 2  # every secure protocol needs 3
             if self.clients_per_round // self.groups < floor:
                 raise ConfigError(
                     f"{self.clients_per_round} clients per round in {self.groups} groups "
@@ -303,6 +315,13 @@ class FLConfig:
                 )
         if self.robust == "multi-krum" and inputs < 3:
             raise ConfigError(f"multi-krum needs at least 3 inputs per round, has {inputs}")
+        if self.robust in ("trimmed-mean", "multi-krum") and \
+                math.floor(self.robust_fraction * inputs) == 0:
+            raise ConfigError(
+                f"{self.robust} over {inputs} inputs with robust_fraction "
+                f"{self.robust_fraction} withstands no Byzantine input (f = 0: the plain "
+                "mean); raise --robust-fraction or the number of inputs (--groups)"
+            )
 
     @property
     def dp_l2_clip(self) -> float:
@@ -397,6 +416,9 @@ def parse_config(argv: Sequence[str] | None = None) -> FLConfig:
 def with_backend(config: FLConfig, backend: str) -> FLConfig:
     """The same run on another backend, without DP (used by ``--compare``)."""
     changes: dict[str, Any] = {}
+    if config.dp != "none" and backend != "plain":
+        # the reference clips like the DP run, so the two differ by the noise alone
+        changes["l2_clip"] = config.dp_l2_clip
     if backend == "plain":  # settings plain would refuse: it has no quantization
         defaults = {f.name: f.default for f in fields(FLConfig)}
         changes = {name: defaults[name] for name in (

@@ -157,10 +157,9 @@ def robustness_summary(run: RunResult) -> dict[str, Any] | None:
         "groups": c.groups,
         "rule_fraction": c.robust_fraction if c.robust != "none" else None,
         "server_learns": (
+            "every update in the clear" if c.backend == "plain" else
             f"{c.groups} group sums per round instead of one (each group's sum and total "
-            "weight)" if c.groups else
-            "every update in the clear" if c.robust != "none" or c.backend == "plain" else
-            "one sum per round"
+            "weight)" if c.groups else "one sum per round"
         ),
         "groups_aborted": sum(len(r.robust["aborted"]) for r in done if r.robust),
         "inputs_rejected": sum(len(r.robust["rejected"]) for r in done if r.robust),

@@ -279,7 +279,7 @@ def run_fedavg(
                 quantization_bound=m.quantization_bound, clipped=m.clipped, l2_clipped=m.l2_clipped,
                 max_abs_update=m.max_abs_update, train_s=train_s, aggregate_s=aggregate_s,
                 epsilon=epsilon, byzantine=byzantine,
-                robust=agg.robust.as_dict() if agg.robust is not None else None,
+                robust=_robust_in_ids(agg.robust.as_dict(), ids) if agg.robust else None,
             )
         records.append(record)
         if on_round is not None:
@@ -294,6 +294,22 @@ def run_fedavg(
         dp=privacy.summary() if privacy is not None else None,
         model=model,
     )
+
+
+def _robust_in_ids(report: dict[str, Any], ids: list[int]) -> dict[str, Any]:
+    """The robust report in the job's numbering: client positions become client ids
+    (group indices stay group indices)."""
+    out = dict(report)
+    if not report["groups"]:
+        out["rejected"] = [ids[p] for p in report["rejected"]]
+        out["clipped"] = [ids[p] for p in report["clipped"]]
+    aborted = {}
+    for group, why in report["aborted"].items():
+        err = AbortError(why)
+        renumber(err, POSITION_CLIENT, lambda p: f"client {ids[p]}")
+        aborted[group] = str(err)
+    out["aborted"] = aborted
+    return out
 
 
 @dataclass

@@ -93,7 +93,8 @@ def local_update_from(
     epochs: int,
     lr: float,
 ) -> LocalUpdate:
-    """:func:`local_update` for your own data: ``batches`` (e.g. a torch DataLoader) is
+    """:func:`local_update` for your own data: ``batches`` (re-iterable, e.g. a torch
+    DataLoader; not a generator, which would be empty from the second epoch) is
     iterated once per epoch and yields (inputs, integer labels); the sample count (the
     FedAvg weight) is the number of labels seen in one epoch. Raises ValueError for
     a loader that yields nothing."""

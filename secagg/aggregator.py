@@ -33,6 +33,7 @@ simulation; a real deployment has no such view.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -306,16 +307,34 @@ class PlainAggregator:
         )
 
 
+@functools.lru_cache(maxsize=256)
 def _binomial_quantile(n: int, p: float, tail: float) -> int:
-    """The smallest g with P[Binomial(n, p) > g] <= tail."""
+    """The smallest g with P[Binomial(n, p) > g] <= tail (log-space terms: no overflow
+    for any n)."""
     if p <= 0.0:
         return 0
+    if p >= 1.0:
+        return n
+    log_p, log_q, log_n = math.log(p), math.log1p(-p), math.lgamma(n + 1)
     cdf = 0.0
     for g in range(n + 1):
-        cdf += math.comb(n, g) * p**g * (1.0 - p) ** (n - g)
+        cdf += math.exp(log_n - math.lgamma(g + 1) - math.lgamma(n - g + 1)
+                        + g * log_p + (n - g) * log_q)
         if 1.0 - cdf <= tail:
             return g
     return n
+
+
+def secagg_plus_degree(clients: int, dropout: float) -> int:
+    """The SecAgg+ degree :class:`SecureAggregator` uses for ``clients`` with each
+    expected to drop with probability ``dropout``: the smallest that survives the
+    number of dropouts exceeded with probability at most 1e-3 (the Binomial quantile,
+    not the mean: clients drop independently, so a round often loses more than
+    dropout * n). Raises ConfigurationError for fewer than 3 clients."""
+    if clients < 3:
+        raise ConfigurationError(f"SecAgg+ needs at least 3 clients, got {clients}")
+    gone = _binomial_quantile(clients, dropout, 1e-3)
+    return neighbours_for_dropout(clients, gone / clients if gone < clients else 0.999)
 
 
 def _max_abs(arrays: Sequence[npt.NDArray[np.floating]], idx: Sequence[int]) -> float:
@@ -420,11 +439,7 @@ class SecureAggregator:
             return self.neighbours
         if clients < 3:
             return None  # secagg refuses the cohort with its own message
-        # Each client drops independently, so a round often loses more than
-        # dropout * n of them: size the graph for the number that is exceeded with
-        # probability at most 1e-3 (the Binomial quantile), not for the mean.
-        gone = _binomial_quantile(clients, self.dropout, 1e-3)
-        return neighbours_for_dropout(clients, gone / clients if gone < clients else 0.999)
+        return secagg_plus_degree(clients, self.dropout)
 
     def _positions(self, prep: _Prepared) -> list[int]:
         """The order in which the clients are handed to secagg.
@@ -453,8 +468,10 @@ class SecureAggregator:
         forged: Mapping[int, Forgery] | None = None,
     ) -> AggregationResult:
         """:meth:`Aggregator.aggregate`, plus ``forged``: Byzantine clients' protected
-        vectors, any value in Z_{2^k} (see :func:`secagg.simulation.run_round`; not with
-        DP). A forged sum that fails the server's range check aborts the round."""
+        vectors, any value in Z_{2^k} (see :func:`secagg.simulation.run_round`: exact for
+        the masking backends; for Paillier it stands for a client choosing its slots'
+        values, without carries into neighbouring slots; not with DP). A forged sum that
+        fails the server's range check aborts the round."""
         prep = _prepare(updates, weights, dropouts, round_number)
         if not prep.counted():
             # Nothing to aggregate: abort before any key is made (secagg's server would

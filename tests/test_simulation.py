@@ -146,3 +146,13 @@ def test_l2_clip_scales_each_update_and_counts_it() -> None:
     assert np.array_equal(updates[0], [0.6, 0.8])  # the caller's array is untouched
     with pytest.raises(ConfigurationError):
         SecureAggregator("secagg", l2_clip=0.0)
+
+
+@pytest.mark.parametrize(("n", "p"), [(2000, 0.1), (10_000, 0.01), (5000, 0.3), (10, 0.4)])
+def test_the_secagg_plus_degree_is_sized_for_any_cohort(n: int, p: float) -> None:
+    from secagg.aggregator import _binomial_quantile, secagg_plus_degree
+
+    gone = _binomial_quantile(n, p, 1e-3)
+    assert n * p <= gone <= n  # at least the mean: the quantile, not the mean
+    k = secagg_plus_degree(n, p)
+    assert 2 <= k <= n - 1

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 
-from secagg.errors import AbortError, ConfigurationError, DecodeError, MessageError
+from secagg.errors import AbortError, ConfigurationError, DecodeError, InputError, MessageError
 from secagg.flower.records import (
     DEFAULT_WEIGHT_KEY,
     REPLY_KEY,
@@ -244,7 +244,14 @@ class SecureRound:
             log.warning("secagg round %s skipped: %s", report.round_number, report.aborted)
             return report
         outcome = self.server.result
-        mean = decode_weighted(outcome.aggregate, self.quantization)
+        try:
+            mean = decode_weighted(outcome.aggregate, self.quantization)
+        except InputError as exc:
+            # Only a node that protected a value outside its budget makes the sum fail
+            # the range check: release nothing, skip the round.
+            report.aborted = f"the unmasked sum fails its range check: {exc}"
+            log.warning("secagg round %s skipped: %s", report.round_number, report.aborted)
+            return report
         report.mean_update = mean.mean
         report.total_weight = mean.total_weight
         report.survivors = tuple(self.nodes[pid] for pid in outcome.survivors)

@@ -34,6 +34,7 @@ from secagg.aggregator import (
     SecureAggregator,
     _check_forged,
     _prepare,
+    _to_numpy,
     _weighted_mean,
 )
 from secagg.errors import POSITION_CLIENT, AbortError, ConfigurationError, InputError, renumber
@@ -60,6 +61,7 @@ class RobustReport:
     trimmed: int = 0  # values dropped per coordinate
     clipped: tuple[int, ...] = ()
     aborted: Mapping[int, str] = field(default_factory=dict)
+    secure: bool = True  # the inner aggregator protects the updates
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, with the privacy cost spelled out."""
@@ -74,8 +76,8 @@ class RobustReport:
             "clipped": list(self.clipped),
             "aborted": {str(k): v for k, v in self.aborted.items()},
             "server_learns": (
-                f"{self.groups} group sums instead of one" if self.groups
-                else "every update in the clear"
+                "every update in the clear (the inner aggregator is plain)" if not self.secure
+                else f"{self.groups} group sums instead of one"
             ),
         }
 
@@ -94,8 +96,8 @@ class RobustAggregator:
         for the trimmed mean and Multi-Krum).
     norm_bound: the norm-bound rule's L2 bound (None: the median of the inputs' norms).
     seed: public bytes the groups are drawn from, with the round number.
-    min_group_size: the fewest clients a group may have (at least 2; the masking
-        protocols need 3), checked when the groups are drawn and again on the clients
+    min_group_size: the fewest clients a group may have (at least 2; every secure
+        protocol needs 3), checked when the groups are drawn and again on the clients
         that survive in each group.
 
     Raises ConfigurationError for settings that cannot work (a secure inner without
@@ -166,7 +168,7 @@ class RobustAggregator:
             raise AbortError(f"Multi-Krum needs at least 3 inputs, {n} completed")
         outcome = apply_rule(self.rule, vectors, fraction=self.fraction,
                              norm_bound=self.norm_bound)
-        return outcome, assumed_byzantine(n, self.fraction)
+        return outcome, outcome.assumed_byzantine
 
     def _clear(
         self,
@@ -176,19 +178,20 @@ class RobustAggregator:
         round_number: int,
     ) -> AggregationResult:
         base = self.inner.aggregate(updates, weights, dropouts=dropouts,
-                                    round_number=round_number)
-        prep = _prepare(updates, weights, dropouts, round_number)
+                                    round_number=round_number)  # validates, logs, plain mean
         counted = list(base.survivors)
-        outcome, f = self._apply([prep.arrays[i].astype(np.float64) for i in counted])
+        outcome, f = self._apply([_to_numpy(updates[i]).astype(np.float64) for i in counted])
         report = RobustReport(
             rule=self.rule.value, groups=0, group_sizes=(), inputs=len(counted),
             assumed_byzantine=f,
             rejected=tuple(counted[i] for i in outcome.rejected), trimmed=outcome.trimmed,
-            clipped=tuple(counted[i] for i in outcome.clipped),
+            clipped=tuple(counted[i] for i in outcome.clipped), secure=False,
         )
+        error = float(np.max(np.abs(outcome.value - base.mean), initial=0.0))
         return AggregationResult(
             mean=outcome.value, total_weight=base.total_weight, survivors=base.survivors,
-            metrics=_renamed(base.metrics, self.name), robust=report,
+            metrics=replace(base.metrics, backend=self.name, max_error_vs_plain=error),
+            robust=report,
         )
 
     def _grouped(
@@ -202,12 +205,12 @@ class RobustAggregator:
     ) -> AggregationResult:
         prep = _prepare(updates, weights, dropouts, round_number)
         forged = _check_forged(forged, len(prep.arrays))
-        # The masking protocols need 3 clients (with 2, each would learn the other's
+        # Every secure protocol needs 3 clients (with 2, each would learn the other's
         # input from the sum); a group below that could never complete.
-        floor = 3 if isinstance(self.inner, SecureAggregator) and self.inner.protocol.masking \
-            else MIN_GROUP_SIZE
+        floor = 3 if isinstance(self.inner, SecureAggregator) else MIN_GROUP_SIZE
+        min_size = max(self.min_group_size, floor)
         plan = assign_groups(len(prep.arrays), g, seed=self.seed, round_number=round_number,
-                             min_size=max(self.min_group_size, floor))
+                             min_size=min_size)
         counted = set(prep.counted())
         means: list[npt.NDArray[np.float64]] = []
         done: list[int] = []
@@ -215,10 +218,10 @@ class RobustAggregator:
         aborted: dict[int, str] = {}
         for j, members in enumerate(plan):
             alive = [i for i in members if i in counted]
-            if len(alive) < self.min_group_size:
+            if len(alive) < min_size:
                 # Releasing the group's sum would reveal (nearly) one client's update.
                 aborted[j] = (f"{len(alive)} of {len(members)} clients uploaded; a group "
-                              f"needs {self.min_group_size}")
+                              f"needs {min_size}")
                 continue
             local = {i: p for p, i in enumerate(members)}
             try:
@@ -248,6 +251,7 @@ class RobustAggregator:
             inputs=len(means), assumed_byzantine=f,
             rejected=tuple(done[i] for i in outcome.rejected), trimmed=outcome.trimmed,
             clipped=tuple(done[i] for i in outcome.clipped), aborted=aborted,
+            secure=isinstance(self.inner, SecureAggregator),
         )
         excluded = dict(prep.excluded)
         for j, why in aborted.items():
@@ -279,10 +283,6 @@ def _globalised(res: AggregationResult, members: Sequence[int]) -> AggregationRe
         mean=res.mean, total_weight=res.total_weight,
         survivors=tuple(members[i] for i in res.survivors), metrics=res.metrics,
     )
-
-
-def _renamed(m: AggregationMetrics, name: str) -> AggregationMetrics:
-    return replace(m, backend=name)
 
 
 def _combined(

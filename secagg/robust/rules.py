@@ -53,13 +53,15 @@ class RuleOutcome:
 
     ``rejected``: inputs left out entirely (Multi-Krum); ``trimmed``: values dropped
     per coordinate (trimmed mean: 2f; median: all but the middle one or two);
-    ``clipped``: inputs whose L2 norm was scaled down (norm bound).
+    ``clipped``: inputs whose L2 norm was scaled down (norm bound);
+    ``assumed_byzantine``: the f the trimmed mean or Multi-Krum actually ran with.
     """
 
     value: npt.NDArray[np.float64]
     rejected: tuple[int, ...] = ()
     trimmed: int = 0
     clipped: tuple[int, ...] = ()
+    assumed_byzantine: int = 0  # the f the rule ran with (apply_rule caps it to what n allows)
 
 
 def as_matrix(vectors: Vectors) -> npt.NDArray[np.float64]:
@@ -113,7 +115,7 @@ def trimmed_mean(vectors: Vectors, f: int) -> RuleOutcome:
     if f == 0:
         return RuleOutcome(x.mean(axis=0))
     kept = np.sort(x, axis=0)[f : n - f]
-    return RuleOutcome(kept.mean(axis=0), trimmed=2 * f)
+    return RuleOutcome(kept.mean(axis=0), trimmed=2 * f, assumed_byzantine=f)
 
 
 def krum_scores(x: npt.NDArray[np.float64], f: int) -> npt.NDArray[np.float64]:
@@ -149,7 +151,7 @@ def multi_krum(vectors: Vectors, f: int, m: int | None = None) -> RuleOutcome:
     # A stable sort breaks score ties by position, so the choice is deterministic.
     chosen = np.sort(np.argsort(scores, kind="stable")[:m])
     rejected = tuple(sorted(set(range(n)) - set(chosen.tolist())))
-    return RuleOutcome(x[chosen].mean(axis=0), rejected=rejected)
+    return RuleOutcome(x[chosen].mean(axis=0), rejected=rejected, assumed_byzantine=f)
 
 
 def norm_bounded_mean(vectors: Vectors, bound: float | None = None) -> RuleOutcome:
@@ -178,7 +180,9 @@ def norm_bounded_mean(vectors: Vectors, bound: float | None = None) -> RuleOutco
 
 def assumed_byzantine(n: int, fraction: float) -> int:
     """f = floor(fraction * n): how many of ``n`` inputs a rule is told to withstand."""
-    if not (isinstance(fraction, (int, float)) and 0.0 <= fraction < 0.5):
+    if isinstance(fraction, bool) or not (
+        isinstance(fraction, (int, float)) and 0.0 <= fraction < 0.5
+    ):
         raise ConfigurationError(f"the Byzantine fraction must be in [0, 0.5), got {fraction!r}")
     return math.floor(fraction * n)
 

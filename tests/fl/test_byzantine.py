@@ -163,6 +163,7 @@ def test_cli_table_and_json_show_the_attack_and_rule(
         "--dataset", "digits", "--model", "mlp", "--rounds", "2", "--clients", "24",
         "--clients-per-round", "12", "--backend", "secagg", "--byzantine", "0.25",
         "--attack", "sign-flip", "--robust", "trimmed-mean", "--groups", "4",
+        "--robust-fraction", "0.25",
         "--dropout", "0", "--no-progress", "--out", str(tmp_path),
     ])
     assert code == 0
@@ -174,3 +175,38 @@ def test_cli_table_and_json_show_the_attack_and_rule(
     assert summary["attack"] == "sign-flip" and summary["rule"] == "trimmed-mean"
     assert summary["groups"] == 4 and "4 group sums" in summary["server_learns"]
     assert all(r["robust"]["groups"] == 4 for r in doc["rounds"])
+
+
+def test_the_clear_rule_reports_rejections_as_client_ids(digits: Dataset, make_config) -> None:
+    run = run_fedavg(make_config(**BYZ, byzantine=0.2, attack="scale", robust="multi-krum",
+                                 robust_fraction=0.3), dataset=digits)
+    rejected = [c for r in run.rounds if r.robust for c in r.robust["rejected"]]
+    assert rejected
+    for r in run.rounds:
+        if r.robust:
+            assert set(r.robust["rejected"]) <= set(r.sampled)
+    # the scaled Byzantine updates are what Multi-Krum leaves out
+    byz = {c for r in run.rounds for c in r.byzantine}
+    assert byz and byz <= set(rejected)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--delta", "1e-3"], "delta applies"),
+        (["--robust", "median", "--robust-fraction", "0.3"], "trimmed-mean and multi-krum"),
+        (["--backend", "secagg", "--robust", "trimmed-mean", "--groups", "3"],
+         "withstands no Byzantine input"),
+        (["--backend", "paillier", "--robust", "median", "--groups", "5"], "at least 3"),
+        (["--backend", "secagg+", "--clients", "20", "--clients-per-round", "20",
+          "--dropout", "0.1", "--threshold", "6"], "threshold"),
+    ],
+)
+def test_more_flags_that_cannot_work_are_refused_before_anything_prints(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main([*flags, "--dataset", "digits", "--rounds", "1", "--out", str(tmp_path / "x")])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""
+    assert not (tmp_path / "x").exists()

@@ -24,6 +24,7 @@ from .conftest import (
     model_content,
     partition,
     update_of,
+    weight_of,
 )
 
 BACKENDS = ["plain", "secagg", "secagg+", "paillier"]
@@ -239,3 +240,24 @@ def _run_large():  # noqa: ANN202
     assert report.mean_update is not None
     assert np.allclose(report.mean_update, 0.01, atol=1e-5)
     return grid, report
+
+
+def test_a_node_forging_an_out_of_range_input_skips_the_round_without_crashing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import secagg.flower.client as client
+
+    real = client.encode_weighted
+
+    def forged(update, weight, quant):  # noqa: ANN001, ANN202
+        out = real(update, weight, quant)
+        if weight == weight_of(2):  # one Byzantine node: passes its own party's check
+            out[:-1] = quant.max_input
+        return out
+
+    monkeypatch.setattr(client, "encode_weighted", forged)
+    with caplog.at_level(logging.WARNING):
+        _, report = _run("secagg", n=6)
+    assert report.mean_update is None
+    assert report.aborted is not None and "range check" in report.aborted
+    assert "range check" in caplog.text

@@ -207,3 +207,36 @@ def test_forged_positions_are_checked() -> None:
     with pytest.raises(ConfigurationError):
         RobustAggregator(PlainAggregator(), "median").aggregate(
             _updates(6, 3), [1] * 6, forged={0: lambda h, q: h})
+
+
+def test_paillier_groups_need_three_clients_too() -> None:
+    agg = RobustAggregator(SecureAggregator("paillier", clip=CLIP), "median", groups=2)
+    with pytest.raises(ConfigurationError, match="at least 3"):
+        agg.aggregate(_updates(5, 3), [1] * 5)
+
+
+def test_the_report_states_the_f_the_rule_ran_with() -> None:
+    # 5 inputs and fraction 0.45: floor(0.45 * 5) = 2, but Multi-Krum over 5 inputs can
+    # only withstand 1; the report must say 1, not claim 2.
+    updates = _updates(5, 3)
+    agg = RobustAggregator(PlainAggregator(), "multi-krum", fraction=0.45)
+    result = agg.aggregate(updates, [1] * 5)
+    assert result.robust is not None and result.robust.assumed_byzantine == 1
+
+
+def test_plain_groups_say_the_server_sees_every_update() -> None:
+    agg = RobustAggregator(PlainAggregator(), "median", groups=3)
+    result = agg.aggregate(_updates(9, 3), [1] * 9)
+    assert result.robust is not None
+    assert "in the clear" in result.robust.as_dict()["server_learns"]
+    secure = RobustAggregator(_secure("secagg"), "median", groups=3).aggregate(
+        _updates(9, 3), [1] * 9)
+    assert secure.robust is not None
+    assert secure.robust.as_dict()["server_learns"] == "3 group sums instead of one"
+
+
+def test_the_clear_rule_reports_its_distance_from_the_plain_mean() -> None:
+    updates = _updates(10, 4)
+    updates[0] = np.full(4, 5.0, dtype=np.float32)
+    result = RobustAggregator(PlainAggregator(), "median").aggregate(updates, [1] * 10)
+    assert result.metrics.max_error_vs_plain > 0.4  # the mean is dragged, the median not
