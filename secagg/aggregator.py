@@ -55,6 +55,7 @@ from secagg.errors import (
     renumber,
 )
 from secagg.masking.config import neighbours_for_dropout
+from secagg.paillier.rotation import KeyPolicy, KeyRing
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.quantize import DEFAULT_CLIP, QuantizationConfig, quantization_error_bound
 from secagg.result import Backend, DropStage, RoundMetrics, RoundResult
@@ -359,6 +360,10 @@ class SecureAggregator:
         SecAgg+ picks its degree with :func:`secagg.masking.neighbours_for_dropout` for
         it (a sparse graph sized for no dropout fails as soon as a few clients vanish).
     key_bits: Paillier modulus size.
+    key_policy: Paillier only: reuse the key holder's key pair across calls under this
+        rotation budget (:class:`secagg.paillier.KeyPolicy`; its ``key_bits`` then sets
+        the size), so key generation leaves most rounds' cost; ``None`` makes a fresh
+        key pair every round. Decryption runs on every available core.
     dp: distributed DP (:class:`secagg.dp.DPConfig`): each client's update is rotated,
         L2-clipped to ``dp.l2_clip``, rounded and noised before the backend protects it
         (``clip`` and ``bits`` are then unused: ``dp.bits`` is the width); the mean is
@@ -381,11 +386,17 @@ class SecureAggregator:
         threshold: int | None = None,
         dropout: float = 0.0,
         key_bits: int = 2048,
+        key_policy: KeyPolicy | None = None,
         dp: DPConfig | None = None,
         dp_context: bytes = b"",
         entropy: Entropy = system_entropy,
     ) -> None:
         self.protocol = Backend.parse(protocol)
+        if key_policy is not None and self.protocol is not Backend.PAILLIER:
+            raise ConfigurationError("key_policy applies to the paillier backend only")
+        if key_policy is not None and not isinstance(key_policy, KeyPolicy):
+            raise ConfigurationError("key_policy must be a secagg.paillier.KeyPolicy")
+        self.keys = KeyRing(key_policy, entropy) if key_policy is not None else None
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
             0.0 <= dropout < 1.0
         ):
@@ -522,6 +533,7 @@ class SecureAggregator:
         forged: Mapping[int, Forgery] | None,
     ) -> RoundResult:
         paillier = self.protocol is Backend.PAILLIER
+        key = self.keys.key_for_round() if self.keys is not None else None
         return run_round(
             self.protocol,
             [prep.arrays[i] for i in order],
@@ -530,7 +542,10 @@ class SecureAggregator:
             dropouts={order.index(i): stage for i, stage in prep.drops.items()},
             neighbours=self._neighbours(len(prep.arrays)),
             threshold=self.threshold,
-            key_bits=self.key_bits if paillier else 2048,
+            key_bits=(self.keys.policy.key_bits if self.keys else self.key_bits) if paillier
+            else 2048,
+            paillier_key=key,
+            workers=(os.cpu_count() or 1) if paillier else None,
             round_number=round_number,
             entropy=self.entropy,
             forged={order.index(i): f for i, f in _check_forged(forged, len(order)).items()},

@@ -25,6 +25,7 @@ from secagg.paillier.protocol import (
     PaillierServer,
     ServerStage,
 )
+from secagg.paillier.rotation import KeyBudgetError, KeyPolicy, KeyRing
 from secagg.paillier.session import PaillierConfig, session_id
 
 __all__ = [
@@ -32,8 +33,11 @@ __all__ = [
     "ClientStage",
     "Encryptor",
     "ExponentMode",
+    "KeyBudgetError",
     "KeyHolder",
     "KeyHolderStage",
+    "KeyPolicy",
+    "KeyRing",
     "PackingConfig",
     "PaillierClient",
     "PaillierConfig",
