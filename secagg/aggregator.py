@@ -431,15 +431,15 @@ class SecureAggregator:
         self.entropy = entropy
         self.name = self.protocol.value + (f" {dp.mechanism.value}" if dp is not None else "")
 
-    def _clip_norms(self, prep: _Prepared) -> int:
-        """Scale each update down to L2 norm at most ``l2_clip``, in place in ``prep``
+    @staticmethod
+    def _clip_norms(prep: _Prepared, bound: float) -> int:
+        """Scale each update down to L2 norm at most ``bound``, in place in ``prep``
         (the caller's arrays are never changed); return how many were scaled."""
-        assert self.l2_clip is not None
         scaled = 0
         for i, a in enumerate(prep.arrays):
             norm = float(np.linalg.norm(a.astype(np.float64, copy=False)))
-            if norm > self.l2_clip:
-                prep.arrays[i] = (a * (self.l2_clip / norm)).astype(a.dtype)
+            if norm > bound:
+                prep.arrays[i] = (a * (bound / norm)).astype(a.dtype)
                 scaled += i not in prep.drops
         return scaled
 
@@ -499,7 +499,7 @@ class SecureAggregator:
             if forged:
                 raise ConfigurationError("forged inputs are not modelled with distributed DP")
             return self._aggregate_dp(self.dp, prep, order, round_number)
-        l2_clipped = self._clip_norms(prep) if self.l2_clip is not None else 0
+        l2_clipped = self._clip_norms(prep, self.l2_clip) if self.l2_clip is not None else 0
         try:
             result = self._run(prep, order, quant, round_number, forged)
         except AbortError as exc:
