@@ -182,15 +182,22 @@ class QuantizationConfig:
 _FIELDS = struct.Struct(">dBIQB")
 
 
-def check_update(x: npt.ArrayLike) -> npt.NDArray[np.floating]:
-    """``x`` as a 1-D float array; raises InputError for anything else and
-    NonFiniteInputError for NaN or Inf."""
+def float_vector(x: npt.ArrayLike) -> npt.NDArray[np.floating]:
+    """``x`` as a 1-D float array (its values unchecked); raises InputError for
+    anything else."""
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError):  # ragged nesting and the like
         raise InputError("an update must be a 1-D float vector") from None
     if arr.ndim != 1 or arr.dtype.kind != "f":
         raise InputError("an update must be a 1-D float vector")
+    return arr
+
+
+def check_update(x: npt.ArrayLike) -> npt.NDArray[np.floating]:
+    """``x`` as a 1-D float array; raises InputError for anything else and
+    NonFiniteInputError for NaN or Inf."""
+    arr = float_vector(x)
     if not np.isfinite(arr).all():
         bad = int(arr.size - np.isfinite(arr).sum())
         raise NonFiniteInputError(f"update holds {bad} NaN or Inf values")

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from secagg.errors import InputError, WeightError
 from secagg.primitives.entropy import Entropy, system_entropy
 from secagg.primitives.prg import mask_dtype
-from secagg.quantize import QuantizationConfig, check_update, dequantize, quantize
+from secagg.quantize import QuantizationConfig, dequantize, float_vector, quantize
 from secagg.validation import require_int, short
 
 WEIGHT_SLOTS = 1  # the total weight rides in the last element
@@ -91,7 +91,7 @@ def encode_weighted(
     :func:`check_weight`), and NonFiniteInputError for NaN or Inf in ``x``.
     """
     weight = check_weight(weight, config.max_weight)
-    arr = check_update(x)
+    arr = float_vector(x)  # its size now; quantize checks its values, once
     out = np.empty(protected_length(arr.size), dtype=mask_dtype(config.k))
     q = quantize(arr, config, entropy, out=out[:-WEIGHT_SLOTS])
     if weight != 1:
