@@ -21,7 +21,7 @@ from secagg.paillier.djn import ExponentMode, best_window, exponent_bits
 from secagg.paillier.keys import generate_keypair
 from secagg.paillier.packing import PackingConfig
 from secagg.result import Backend
-from secagg.scenario import Scenario, ScenarioRun, report, run_scenario
+from secagg.scenario import Scenario, ScenarioRun, client_update, report, run_scenario
 
 # Paillier stages that are neither quantization nor key generation (a key can serve many
 # rounds): what the exponentiation floor is compared with.
@@ -53,7 +53,7 @@ def measure_phe(scenario: Scenario, subset: int = 32) -> dict[str, Any]:
     survivors = [c - 1 for c in result.run.outcome.survivors]
     naive = measure_naive(
         key=key,
-        updates=[result.updates[i] for i in survivors],
+        updates=[client_update(scenario, i) for i in survivors],
         weights=[1] * len(survivors),
         quantization=scenario.quantization,
         length=scenario.dim + 1,

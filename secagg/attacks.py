@@ -53,8 +53,8 @@ from secagg.masking.client import (  # colluders' own state: demonstrations only
     _SharesSent,
     share_associated_data,
 )
-from secagg.masking.config import Graph, MaskingConfig, session_id
-from secagg.masking.graph import neighbourhood
+from secagg.masking.config import Graph, MaskingConfig, keys_digest, session_id
+from secagg.masking.graph import neighbourhood, ring_neighbours
 from secagg.masking.messages import (
     SHARE_PLAINTEXT_BYTES,
     AdvertiseKeys,
@@ -441,12 +441,18 @@ def _forged_keys(mode: Security, entropy: Entropy) -> tuple[bool, str | None, st
     for c, (enc, mask) in fakes.items():
         # Forged AdvertiseKeys under client c's id: the server cannot sign as c.
         listed[c] = (enc.public, mask.public, (r.model, entropy(64)))
+    # The list a server would send: the digest of every key, the target's ring neighbours.
+    digest = keys_digest({c: (e, m) for c, (e, m, _) in listed.items()})
+    model = r.model if config.malicious else NO_MODEL
+    around = ring_neighbours(config, session_id(config, digest, model), target) | {target}
+    shown = sorted((c, v) for c, v in listed.items() if c in around)
     broadcast = KeyBroadcast(
         real[target].session_id,
         config.round_number,
         target,
-        tuple((c, e, m) for c, (e, m, _) in sorted(listed.items())),
-        tuple(a for _, (_, _, a) in sorted(listed.items())) if config.malicious else (),
+        digest,
+        tuple((c, e, m) for c, (e, m, _) in shown),
+        tuple(a for _, (_, _, a) in shown) if config.malicious else (),
     )
     try:
         share_keys = ShareKeys.decode(r.clients[target].handle(broadcast.encode()), config)
@@ -504,7 +510,7 @@ def _ring_bias(mode: Security, entropy: Entropy) -> tuple[bool, str | None, str]
         adverts.update({c: AdvertiseKeys.decode(first[c], config) for c in colluders})
         keys = {c: (a.encryption_key, a.masking_key) for c, a in adverts.items()}
         model = r.model if config.malicious else NO_MODEL
-        around = neighbourhood(config, session_id(config, keys, model), keys, victim)
+        around = neighbourhood(config, session_id(config, keys_digest(keys), model), keys, victim)
         seen.add(around)
         if around <= colluders:
             r.clients.update(drawn)
@@ -549,6 +555,7 @@ def _model_inconsistency(mode: Security, entropy: Entropy) -> tuple[bool, str | 
         r.clients[c] = r.client(c, encode_weighted(x, 1, quant, entropy), models[c], entropy)
     adverts = {c: AdvertiseKeys.decode(client.start(), r.config) for c, client in r.clients.items()}
     entries = tuple((c, a.encryption_key, a.masking_key) for c, a in sorted(adverts.items()))
+    digest = keys_digest({c: (e, m) for c, e, m in entries})
     attestations = tuple((a.model_digest, a.signature) for _, a in sorted(adverts.items()))
     if mode is Security.HONEST:
         attestations = ()
@@ -557,7 +564,7 @@ def _model_inconsistency(mode: Security, entropy: Entropy) -> tuple[bool, str | 
     shares: dict[int, ShareKeys] = {}
     for c, client in r.clients.items():
         broadcast = KeyBroadcast(
-            adverts[c].session_id, r.config.round_number, c, entries, attestations
+            adverts[c].session_id, r.config.round_number, c, digest, entries, attestations
         )
         try:
             shares[c] = ShareKeys.decode(client.handle(broadcast.encode()), r.config)

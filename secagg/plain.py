@@ -199,6 +199,12 @@ class PlainClient(Machine[ClientStage]):
             raise StageError("this client already has its input, or has sent it")
         self._update(_Input(check_protected(self.config, protected)))
 
+    def input_due(self, data: bytes | None) -> bool:
+        """True when the step answering ``data`` (None: :meth:`start`) needs the input
+        this client does not have yet: a transport that makes inputs on demand gives
+        it then, and holds no client's vector any earlier."""
+        return data is None and self.needs_input
+
     def start(self) -> bytes:
         """The client's input, in the clear. Raises StageError (without aborting) before
         :meth:`provide_input` when made without one."""

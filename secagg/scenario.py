@@ -1,26 +1,32 @@
 """One aggregation round on random vectors: the report behind ``secagg simulate``.
 
 The inputs are test data (seeded numpy randomness, which is fine for inputs and for
-choosing who drops); every protocol secret still comes from ``os.urandom``. The report
-checks the backend's result exactly against a plain computation of the survivors'
-protected vectors. Cost floors and baselines belong to the benchmark harness
+choosing who drops); every protocol secret still comes from ``os.urandom``. Inputs
+stream: each client's is made from the seed and its position just before it is masked
+or encrypted, and only running sums are kept, so a round of 10,000 clients holds O(d)
+of inputs. The report checks the backend's result exactly against the plain sum of the
+survivors' protected vectors. Cost floors and baselines belong to the benchmark harness
 (``python -m benchmarks``), which builds on this module.
 """
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from secagg.errors import ConfigurationError
 from secagg.masking.config import default_max_corrupt, neighbours_for_dropout
+from secagg.primitives.entropy import Entropy
 from secagg.protocol.identity import Security
 from secagg.protocol.observer import Work
 from secagg.quantize import DEFAULT_CLIP, QuantizationConfig
 from secagg.result import Backend, DropStage, RoundMetrics
-from secagg.simulation import SimulatedRound, round_metrics, simulate_round
+from secagg.simulation import InputStream, SimulatedRound, round_metrics, simulate_round
 from secagg.timing import CpuLedger
 from secagg.validation import require_int, require_real
 from secagg.weighting import decode_weighted, encode_weighted
@@ -77,14 +83,48 @@ class Scenario:
         return QuantizationConfig(clip=self.clip, bits=self.bits, max_clients=self.clients)
 
 
-def updates(scenario: Scenario) -> list[np.ndarray]:
-    """The scenario's float32 client updates (seeded test data, clipped)."""
-    rng = np.random.default_rng(scenario.seed)
+def client_update(scenario: Scenario, position: int) -> npt.NDArray[np.float32]:
+    """The float32 update of the client at ``position`` (0-based): seeded test data,
+    normal with standard deviation clip / 3, clipped. Made from the scenario's seed and
+    the position alone, so any one client's update can be made (again) by itself."""
+    rng = np.random.default_rng([scenario.seed, 2, position])
     c = scenario.clip
-    return [
-        np.clip(rng.normal(0.0, c / 3, scenario.dim), -c, c).astype(np.float32)
-        for _ in range(scenario.clients)
-    ]
+    x = rng.standard_normal(scenario.dim, dtype=np.float32)
+    x *= np.float32(c / 3)
+    return np.clip(x, -c, c, out=x)
+
+
+def updates(scenario: Scenario) -> list[npt.NDArray[np.float32]]:
+    """Every client's update (:func:`client_update`), all in memory: for small rounds."""
+    return [client_update(scenario, pos) for pos in range(scenario.clients)]
+
+
+def _rounding_entropy(scenario: Scenario, position: int) -> Entropy:
+    """The stochastic-rounding noise of a test input, derived from the seed like the
+    input itself, so that the exactness check can remake a protected vector. It protects
+    nothing (the inputs are public test data); every protocol secret still comes from
+    ``os.urandom``."""
+    stream = hashlib.shake_256(
+        b"secagg/v1/scenario-rounding" + struct.pack(">QQ", scenario.seed, position)
+    )
+    used = 0
+
+    def entropy(n: int) -> bytes:
+        nonlocal used
+        used += n
+        return stream.digest(used)[used - n :]
+
+    return entropy
+
+
+def protected_input(scenario: Scenario, position: int) -> npt.NDArray[np.unsignedinteger]:
+    """The quantized, weight-1 protected vector of the client at ``position``."""
+    return encode_weighted(
+        client_update(scenario, position),
+        1,
+        scenario.quantization,
+        _rounding_entropy(scenario, position),
+    )
 
 
 def dropouts(scenario: Scenario, first: int) -> dict[int, DropStage]:
@@ -97,23 +137,51 @@ def dropouts(scenario: Scenario, first: int) -> dict[int, DropStage]:
     return {p: scenario.dropout_stage or stages[int(rng.integers(len(stages)))] for p in chosen}
 
 
+class _Totals:
+    """What the exactness check needs, kept as running sums while the inputs stream:
+    the protected vectors' sum (uint64, wrapping mod 2^64, reduced mod 2^k at the end)
+    and the float updates' sum, over the clients that got their input."""
+
+    def __init__(self, scenario: Scenario, ledger: CpuLedger) -> None:
+        self.scenario, self.ledger = scenario, ledger
+        self.protected = np.zeros(scenario.dim + 1, dtype=np.uint64)
+        self.floats = np.zeros(scenario.dim, dtype=np.float64)
+
+    def make(self, cid: int) -> npt.NDArray[np.unsignedinteger]:
+        """The input of client ``cid`` (position cid - 1), quantized on its CPU account."""
+        x = client_update(self.scenario, cid - 1)
+        with self.ledger.charge(cid, "quantize"):
+            vector = encode_weighted(
+                x, 1, self.scenario.quantization, _rounding_entropy(self.scenario, cid - 1)
+            )
+        self.protected += vector
+        self.floats += x
+        return vector
+
+    def remove(self, cid: int) -> None:
+        """Take out a client that got its input but whose upload is not in the sum."""
+        self.protected -= protected_input(self.scenario, cid - 1)
+        self.floats -= client_update(self.scenario, cid - 1)
+
+
 @dataclass(frozen=True, eq=False)
 class ScenarioRun:
-    """A round of a scenario: the simulation, the clients' float updates and protected
-    vectors (by protocol id), and its costs."""
+    """A round of a scenario: the simulation, its costs, and for the exactness check
+    the plain sum of the survivors' protected vectors (mod 2^k) and the mean of their
+    float updates. Inputs were made one client at a time (memory O(d), not O(n d))."""
 
     scenario: Scenario
     run: SimulatedRound
-    updates: list[np.ndarray]
-    protected: dict[int, np.ndarray]
     metrics: RoundMetrics
+    expected: npt.NDArray[np.uint64]
+    float_mean: npt.NDArray[np.float64]
 
 
 def run_scenario(scenario: Scenario) -> ScenarioRun:
-    """Quantize the scenario's updates and run its round. Paillier's key holder
-    (position 0) never drops at random: that aborts by design (the tests cover it).
-    Raises the round's SecAggError (AbortError when too many drop)."""
-    xs = updates(scenario)
+    """Run the scenario's round, streaming: each client's input is made (and quantized,
+    on its CPU account) just before it is masked or encrypted, and released after.
+    Paillier's key holder (position 0) never drops at random: that aborts by design (the
+    tests cover it). Raises the round's SecAggError (AbortError when too many drop)."""
     first = 1 if scenario.backend is Backend.PAILLIER else 0
     drops = {pos + 1: stage for pos, stage in dropouts(scenario, first).items()}
     quant = scenario.quantization
@@ -124,13 +192,11 @@ def run_scenario(scenario: Scenario) -> ScenarioRun:
             scenario.clients, scenario.dropout, max_corrupt=scenario.corrupt
         )
     ledger = CpuLedger()
-    protected = {}
-    for pos, x in enumerate(xs):
-        with ledger.charge(pos + 1, "quantize"):
-            protected[pos + 1] = encode_weighted(x, 1, quant)
+    totals = _Totals(scenario, ledger)
+    stream = InputStream(range(1, scenario.clients + 1), totals.make)
     run = simulate_round(
         scenario.backend,
-        protected,
+        stream,
         scenario.dim,
         quant,
         drops,
@@ -142,8 +208,16 @@ def run_scenario(scenario: Scenario) -> ScenarioRun:
         max_corrupt=scenario.max_corrupt,
         ledger=ledger,
     )
+    survivors = run.outcome.survivors
+    for cid in set(stream.supplied) - set(survivors):
+        totals.remove(cid)
+    if set(survivors) - set(stream.supplied):  # every summed input was made here
+        raise ConfigurationError("a survivor's input was not made by the scenario")
+    k = quant.k
+    expected = totals.protected if k == 64 else totals.protected & np.uint64((1 << k) - 1)
     metrics = round_metrics(scenario.backend, run, scenario.dim, quant)
-    return ScenarioRun(scenario, run, xs, protected, metrics)
+    mean = totals.floats / max(len(survivors), 1)
+    return ScenarioRun(scenario, run, metrics, expected, mean)
 
 
 def report(result: ScenarioRun) -> dict[str, Any]:
@@ -151,21 +225,17 @@ def report(result: ScenarioRun) -> dict[str, Any]:
     equals the plain sum of the survivors' protected vectors), the error of the mean
     and the CPU split."""
     s, run = result.scenario, result.run
-    quant = s.quantization
-    survivors = run.outcome.survivors
-    plain = np.zeros(s.dim + 1, dtype=object)
-    for cid in survivors:
-        plain += result.protected[cid].astype(object)
-    plain %= 1 << quant.k
-    exact = [int(v) for v in run.outcome.aggregate] == [int(v) for v in plain]
-    mean = decode_weighted(run.outcome.aggregate, quant).mean
-    float_mean = np.mean([result.updates[c - 1] for c in survivors], axis=0, dtype=np.float64)
+    aggregate = run.outcome.aggregate
+    exact = aggregate.shape == result.expected.shape and bool(
+        np.array_equal(aggregate.astype(np.uint64), result.expected)
+    )
+    mean = decode_weighted(aggregate, s.quantization).mean
     stages = run.ledger.by_stage
     total = sum(run.ledger.by_party.values())
     out = metrics_dict(result.metrics)
     out.update(
         exact=exact,
-        max_abs_error=float(np.max(np.abs(mean - float_mean))),
+        max_abs_error=float(np.max(np.abs(mean - result.float_mean))),
         total_cpu_s=total,
         protocol_cpu_s=total - stages.get("quantize", 0.0),
         quantize_ms_per_client=1e3 * stages.get("quantize", 0.0) / s.clients,

@@ -20,7 +20,7 @@ import logging
 import os
 import resource
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -121,10 +121,13 @@ def drive(
     dropouts: Mapping[int, DropStage],
     *,
     ledger: CpuLedger | None = None,
+    before: Callable[[ClientParty, bytes | None], None] | None = None,
 ) -> tuple[Outcome, dict[int, int], dict[int, int], dict[int, str]]:
     """Run a round to its end over the party interface; a client in ``dropouts``
     vanishes at that stage (it neither receives nor sends from then on), and a client
     that refuses a message, or whose message the server refuses, stops too.
+    ``before(client, message)`` runs ahead of each client step, outside its CPU charge
+    (message None for ``start``): a streamed round gives a client its input there.
 
     Returns (outcome, bytes up by client, bytes down by client, refused reasons).
     Raises AbortError when the server aborts (nothing individual has been revealed).
@@ -154,8 +157,12 @@ def drive(
             except MessageError as exc:
                 refused[cid] = f"server refused: {exc}"
 
-    def run_client(cid: int, step: Callable[[], bytes | None]) -> None:
-        before = _children_cpu()
+    def run_client(cid: int, data: bytes | None) -> None:
+        client = clients[cid]
+        if before is not None:
+            before(client, data)
+        step = client.start if data is None else partial(client.handle, data)
+        children = _children_cpu()
         try:
             with ledger.charge(party(cid), label().client):
                 reply = step()
@@ -163,13 +170,13 @@ def drive(
             refused[cid] = f"client refused: {exc}"
             return
         finally:
-            ledger.add(party(cid), label().client, _children_cpu() - before)
+            ledger.add(party(cid), label().client, _children_cpu() - children)
         if reply is not None:
             send(cid, reply)
 
-    for cid, client in clients.items():
+    for cid in clients:
         if present(cid):
-            run_client(cid, client.start)
+            run_client(cid, None)
     while True:
         stage = label()
         with ledger.charge(SERVER, stage.server):
@@ -179,7 +186,7 @@ def drive(
         for cid, data in outbox.items():
             if present(cid):
                 down[cid] += len(data)
-                run_client(cid, partial(clients[cid].handle, data))
+                run_client(cid, data)
 
 
 def _protected_inputs(
@@ -196,21 +203,67 @@ def _protected_inputs(
     return inputs
 
 
+Vector = npt.NDArray[np.unsignedinteger]
+
+
+class InputStream:
+    """Clients' protected vectors made on demand, for rounds too large to hold every
+    input: ``make(client id)`` is called at most once per client, just before the step
+    that consumes the vector (the masked upload, the encryption), outside the step's CPU
+    charge (``make`` charges what it counts, e.g. quantizing, itself; making test data
+    is not the client's cost). The parties drop a vector once it is masked or
+    encrypted, so a streamed round holds O(d) of inputs, not O(n d). ``supplied`` lists
+    the clients that got theirs, in order."""
+
+    def __init__(self, clients: Iterable[int], make: Callable[[int], Vector]) -> None:
+        self.clients = tuple(clients)
+        self._make = make
+        self.supplied: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.clients)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.clients)
+
+    def __contains__(self, cid: object) -> bool:
+        return cid in self.clients
+
+    def give(self, client: ClientParty, data: bytes | None) -> None:
+        """Give ``client`` its vector if the step answering ``data`` needs it."""
+        due = getattr(client, "input_due", None)
+        if due is None or not due(data):
+            return
+        client.provide_input(self._make(client.id))  # type: ignore[attr-defined]
+        self.supplied.append(client.id)
+
+
+#: Protected vectors by client id, all in memory, or made on demand.
+Inputs = Mapping[int, Vector] | InputStream
+
+
+def _initial(inputs: Inputs, cid: int) -> Vector | None:
+    """The vector a client is made with: None when the stream gives it later."""
+    return None if isinstance(inputs, InputStream) else inputs[cid]
+
+
 def _finish(
     server: ServerParty,
     clients: Mapping[int, ClientParty],
     dropouts: Mapping[int, DropStage],
     work: WorkCounter,
     ledger: CpuLedger | None,
+    inputs: Inputs,
     graph: tuple[int, int] = (0, 1),
 ) -> SimulatedRound:
     ledger = ledger if ledger is not None else CpuLedger()
-    outcome, up, down, refused = drive(server, clients, dropouts, ledger=ledger)
+    before = inputs.give if isinstance(inputs, InputStream) else None
+    outcome, up, down, refused = drive(server, clients, dropouts, ledger=ledger, before=before)
     return SimulatedRound(outcome, ledger, up, down, refused, work, *graph)
 
 
 def _check_inputs(
-    inputs: Mapping[int, npt.NDArray[np.unsignedinteger]],
+    inputs: Inputs,
     cohort: Sequence[int],
     dropouts: Mapping[int, DropStage],
 ) -> None:
@@ -237,7 +290,7 @@ class Cohort:
 
 def simulate_masking(
     config: MaskingConfig,
-    inputs: Mapping[int, npt.NDArray[np.unsignedinteger]],
+    inputs: Inputs,
     dropouts: Mapping[int, DropStage] | None = None,
     *,
     cohort: Cohort | None = None,
@@ -263,7 +316,7 @@ def simulate_masking(
             cid: MaskingClient(
                 config,
                 cid,
-                inputs[cid],
+                _initial(inputs, cid),
                 entropy=entropy,
                 observer=work,
                 identity=cohort.identities[cid],
@@ -272,18 +325,22 @@ def simulate_masking(
             )
             for cid in range(1, config.num_clients + 1)
         }
-        return _finish(server, clients, drops, work, ledger, (config.neighbours, config.threshold))
+        return _finish(
+            server, clients, drops, work, ledger, inputs, (config.neighbours, config.threshold)
+        )
     server = MaskingServer(config, observer=work)
     clients = {
-        cid: MaskingClient(config, cid, inputs[cid], entropy=entropy, observer=work)
+        cid: MaskingClient(config, cid, _initial(inputs, cid), entropy=entropy, observer=work)
         for cid in range(1, config.num_clients + 1)
     }
-    return _finish(server, clients, drops, work, ledger, (config.neighbours, config.threshold))
+    return _finish(
+        server, clients, drops, work, ledger, inputs, (config.neighbours, config.threshold)
+    )
 
 
 def simulate_paillier(
     config: PaillierConfig,
-    inputs: Mapping[int, npt.NDArray[np.unsignedinteger]],
+    inputs: Inputs,
     dropouts: Mapping[int, DropStage] | None = None,
     *,
     key: PrivateKey | None = None,
@@ -307,7 +364,7 @@ def simulate_paillier(
         cid: PaillierClient(
             config,
             cid,
-            inputs[cid],
+            _initial(inputs, cid),
             key=key if cid == config.key_holder else None,
             workers=workers,
             entropy=entropy,
@@ -319,12 +376,12 @@ def simulate_paillier(
         for cid in config.clients
     }
     server = PaillierServer(config, roster=roster, model_digest=model)
-    return _finish(server, clients, drops, work, ledger)
+    return _finish(server, clients, drops, work, ledger, inputs)
 
 
 def simulate_plain(
     config: PlainConfig,
-    inputs: Mapping[int, npt.NDArray[np.unsignedinteger]],
+    inputs: Inputs,
     dropouts: Mapping[int, DropStage] | None = None,
     *,
     ledger: CpuLedger | None = None,
@@ -332,13 +389,13 @@ def simulate_plain(
     """One plain (unprotected) round: the reference the secure backends must equal."""
     drops = dict(dropouts or {})
     _check_inputs(inputs, range(1, config.num_clients + 1), drops)
-    clients = {cid: PlainClient(config, cid, inputs[cid]) for cid in inputs}
-    return _finish(PlainServer(config), clients, drops, WorkCounter(), ledger)
+    clients = {cid: PlainClient(config, cid, _initial(inputs, cid)) for cid in inputs}
+    return _finish(PlainServer(config), clients, drops, WorkCounter(), ledger, inputs)
 
 
 def simulate_round(
     backend: Backend | str,
-    protected: Mapping[int, npt.NDArray[np.unsignedinteger]],
+    protected: Inputs,
     dim: int,
     quantization: QuantizationConfig,
     dropouts: Mapping[int, DropStage] | None = None,

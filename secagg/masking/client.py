@@ -53,7 +53,7 @@ from secagg.errors import (
 )
 from secagg.masking import masks
 from secagg.masking.config import MaskingConfig, announce_id, session_id
-from secagg.masking.graph import neighbourhood
+from secagg.masking.graph import ring_neighbours
 from secagg.masking.messages import (
     SHARE_PLAINTEXT_BYTES,
     AdvertiseKeys,
@@ -268,6 +268,17 @@ class MaskingClient(Machine[ClientStage]):
             raise StageError("this client already has its input, or is past masking")
         self._update(replace(record, protected=check_protected(self.config, protected)))
 
+    def input_due(self, data: bytes | None) -> bool:
+        """True when the step answering ``data`` (None: :meth:`start`) needs the input
+        this client does not have yet (the forwarded shares, answered by the masked
+        input): a transport that makes inputs on demand gives it then, and holds no
+        client's vector any earlier."""
+        return (
+            data is not None
+            and self.needs_input
+            and _is_type(data, MessageType.FORWARDED_SHARES)
+        )
+
     # -- the transport interface ----------------------------------------------------
 
     def start(self) -> bytes:
@@ -339,11 +350,13 @@ class MaskingClient(Machine[ClientStage]):
         """Check the key list, derive the session, Shamir-share b_u and s_u^SK to neighbours.
 
         Refuses, and aborts, a list that is from another session, misaddressed, lacks or
-        alters this client's own keys, names a client twice, holds a low-order or all-zero
-        key (WeakKeyError) or the same key twice (compared as X25519 keys), or leaves this
+        alters this client's own keys, names a client twice or a client that is not its
+        neighbour on the ring (UnknownNeighbourError), holds a low-order or all-zero key
+        (WeakKeyError) or the same key twice (compared as X25519 keys), or leaves this
         client fewer neighbours than t (AbortError). In the malicious mode also a list
-        where any client received another model (ModelMismatchError) or a neighbour's
-        keys are not signed by its roster identity (SignatureError).
+        where a neighbour received another model (ModelMismatchError) or a neighbour's
+        keys are not signed by its roster identity (SignatureError). A neighbour missing
+        from the list did not advertise: it counts as dropped.
         """
         with self._refusing():
             self._require(ClientStage.KEYS_ADVERTISED)
@@ -356,12 +369,17 @@ class MaskingClient(Machine[ClientStage]):
                 raise DecodeError("the key list does not hold this client's own keys")
             check_key_list(keys)
             model = NO_MODEL if self._identity is None else self._identity.model
-            session = session_id(self.config, keys, model)
-            neighbours = neighbourhood(self.config, session, keys, self.id)
+            session = session_id(self.config, broadcast.key_digest, model)
+            neighbours = frozenset(keys) - {self.id}
+            strangers = neighbours - ring_neighbours(self.config, session, self.id)
+            if strangers:
+                raise UnknownNeighbourError(
+                    f"the key list names client {min(strangers)}, not a neighbour"
+                )
             if len(neighbours) < self.config.threshold:
                 raise AbortError(f"only {len(neighbours)} neighbours for threshold t")
             if self._identity is not None:
-                self._check_attestations(broadcast, neighbours)
+                self._check_attestations(broadcast)
 
             holders = sorted(neighbours)
             share_keys = {}
@@ -397,10 +415,9 @@ class MaskingClient(Machine[ClientStage]):
             self._advance(ClientStage.SHARES_SENT, record)
             return ShareKeys(session, self.round, self.id, commitment, tuple(sealed))
 
-    def _check_attestations(self, broadcast: KeyBroadcast, neighbours: frozenset[int]) -> None:
-        """Malicious mode: every client of the list got this client's model, and each
-        neighbour's keys carry its roster signature (only neighbours' keys are ever
-        used, so only theirs are verified)."""
+    def _check_attestations(self, broadcast: KeyBroadcast) -> None:
+        """Malicious mode: every client of the list (this client and its neighbours) got
+        this client's model, and each neighbour's keys carry its roster signature."""
         identity = self._identity
         if identity is None or len(broadcast.attestations) != len(broadcast.keys):
             raise DecodeError("the key list carries no signatures")
@@ -409,10 +426,10 @@ class MaskingClient(Machine[ClientStage]):
         ):
             if model != identity.model:
                 raise ModelMismatchError(f"client {cid} received another model than this client")
-            if cid in neighbours:
+            if cid != self.id:
                 statement = advertise_statement(self._announce, cid, c_pk, s_pk, model)
                 identity.roster.verify(cid, statement, signature)
-        report(self._observer, self.id, "share", Work.SIGNATURE_CHECKS, len(neighbours))
+        report(self._observer, self.id, "share", Work.SIGNATURE_CHECKS, len(broadcast.keys) - 1)
 
     # -- round 2: MaskedInputCollection ---------------------------------------------
 

@@ -1,18 +1,24 @@
 """The neighbour graph: complete (SecAgg) or a randomly relabelled Harary graph (SecAgg+).
 
 Each client shares its secrets with, and masks against, its neighbours only. The
-SecAgg+ graph places clients on a ring in a pseudorandom order and links each to the
-k/2 nearest on either side (Bell et al., CCS 2020).
+SecAgg+ graph places the whole cohort (ids 1..n) on a ring in a pseudorandom order and
+links each client to the k/2 nearest on either side (Bell et al., CCS 2020). A client
+that did not advertise keys keeps its place: it is a neighbour that dropped.
 
-- Honest mode: the ring holds the clients that advertised keys, ordered from the
-  session id. No single party picks the order: it depends on every advertised key.
-- Malicious mode: the ring holds the whole cohort (1..n, the whole roster), ordered
-  from the roster's digest alone, which commits to a ring seed the roster's issuer drew
-  after every identity key was enrolled. The ring is fixed before any round: colluding
-  clients re-drawing keys cannot move it, a server cannot grind it by choosing round
-  numbers or other parameters, and a server leaving honest clients out of the key list
-  cannot make anyone else a victim's neighbour (a client that did not advertise is a
-  neighbour that dropped).
+The ring order sorts the ids by a 64-bit key, a 32-bit PRG word per id in the high half
+and the id itself in the low half, so no two keys tie and a client finds its own k
+neighbours with a linear pass over n words (no sort, no list of keys): both sides
+compute the same graph from the seed alone, and the key list the server sends each
+client holds its neighbours only.
+
+- Honest mode: the seed comes from the session id, which commits to every advertised
+  key (through the server's key digest): the order is fixed only once every client
+  has drawn its keys, so no client can aim for a place next to a victim.
+- Malicious mode: the seed comes from the roster's digest alone, which commits to a
+  ring seed the roster's issuer drew after every identity key was enrolled. The ring is
+  fixed before any round: colluding clients re-drawing keys cannot move it, a server
+  cannot grind it by choosing round numbers or other parameters, and a server leaving
+  honest clients out of the key lists cannot make anyone else a victim's neighbour.
 """
 
 from __future__ import annotations
@@ -21,17 +27,21 @@ import hashlib
 from collections.abc import Iterable
 
 import numpy as np
+import numpy.typing as npt
 
 from secagg.masking.config import Graph, MaskingConfig
 from secagg.primitives.keyagreement import hkdf_sha256
 from secagg.primitives.prg import expand
 
 
-def _order(config: MaskingConfig, session: bytes, members: Iterable[int]) -> list[int] | None:
-    """The members in ring order, or None when the graph is complete over them."""
-    ordered = sorted(members)
-    if config.graph is Graph.COMPLETE or len(ordered) - 1 <= config.neighbours:
-        return None
+def is_complete(config: MaskingConfig) -> bool:
+    """True when everyone is everyone's neighbour: SecAgg, or a ring with no more than
+    degree + 1 places."""
+    return config.graph is Graph.COMPLETE or config.num_clients - 1 <= config.neighbours
+
+
+def _ring_keys(config: MaskingConfig, session: bytes) -> npt.NDArray[np.uint64]:
+    """Client id i's sort key at index i - 1: PRG word << 32 | id (distinct for ids < 2^32)."""
     if config.malicious:
         # The roster's digest only (it commits to the issuer's ring seed): nothing a
         # server chooses per round (round number, degree, dimension) moves the ring.
@@ -40,41 +50,50 @@ def _order(config: MaskingConfig, session: bytes, members: Iterable[int]) -> lis
     else:
         seed = hkdf_sha256(session, salt=None, info=b"secagg/v1/graph", length=32)
         context = session
-    keys = expand(seed, len(ordered), 64, context)
-    return [ordered[i] for i in np.argsort(keys, kind="stable")]
+    n = config.num_clients
+    words = expand(seed, n, 32, context).astype(np.uint64)
+    return (words << np.uint64(32)) | np.arange(1, n + 1, dtype=np.uint64)
 
 
-def _ring_members(config: MaskingConfig, members: Iterable[int]) -> list[int]:
-    return list(range(1, config.num_clients + 1)) if config.malicious else sorted(members)
-
-
-def _around(ring: list[int], position: int, half: int) -> frozenset[int]:
-    n = len(ring)
-    return frozenset(ring[(position + j) % n] for j in range(-half, half + 1) if j != 0)
+def ring_neighbours(config: MaskingConfig, session: bytes, client: int) -> frozenset[int]:
+    """The ``config.neighbours`` places around ``client`` on the ring of the whole
+    cohort, whether or not they advertised keys (everyone else for a complete graph).
+    O(n) vectorized words, no sort: what one client computes."""
+    n = config.num_clients
+    if is_complete(config):
+        return frozenset(range(1, n + 1)) - {client}
+    keys = _ring_keys(config, session)
+    mine = keys[client - 1]
+    half = config.neighbours // 2
+    found: set[int] = set()
+    # Distance to each key going up the ring, then going down; both wrap mod 2^64, so
+    # the ring's end joins its start. Own distance is 0: take half + 1, drop self.
+    for distance in (keys - mine, mine - keys):
+        nearest = np.argpartition(distance, half)[: half + 1]
+        found.update(int(i) + 1 for i in nearest)
+    found.discard(client)
+    return frozenset(found)
 
 
 def neighbourhood(
     config: MaskingConfig, session: bytes, members: Iterable[int], client: int
 ) -> frozenset[int]:
-    """Neighbours of ``client`` among ``members`` (the clients that advertised keys).
-
-    If the ring has no more than degree + 1 places, everyone is everyone's neighbour.
-    """
-    present = frozenset(members)
-    everyone = _ring_members(config, present)
-    ring = _order(config, session, everyone)
-    if ring is None:
-        return present - {client}
-    return _around(ring, ring.index(client), config.neighbours // 2) & present
+    """Neighbours of ``client`` among ``members`` (the clients that advertised keys)."""
+    return ring_neighbours(config, session, client) & frozenset(members)
 
 
 def all_neighbourhoods(
     config: MaskingConfig, session: bytes, members: Iterable[int]
 ) -> dict[int, frozenset[int]]:
-    """Every member's neighbourhood, computing the ring once (the server's view)."""
+    """Every member's neighbourhood, sorting the ring once (the server's view); equal
+    to :func:`neighbourhood` for each member."""
     present = frozenset(members)
-    ring = _order(config, session, _ring_members(config, present))
-    if ring is None:
+    if is_complete(config):
         return {c: present - {c} for c in present}
-    half = config.neighbours // 2
-    return {c: _around(ring, p, half) & present for p, c in enumerate(ring) if c in present}
+    ring = [int(i) + 1 for i in np.argsort(_ring_keys(config, session))]
+    n, half = len(ring), config.neighbours // 2
+    return {
+        c: frozenset(ring[(p + j) % n] for j in range(-half, half + 1) if j != 0) & present
+        for p, c in enumerate(ring)
+        if c in present
+    }

@@ -8,7 +8,6 @@ before anything is used; anything irregular raises :class:`DecodeError`.
 
 from __future__ import annotations
 
-import functools
 import struct
 from dataclasses import dataclass
 from typing import ClassVar
@@ -30,6 +29,7 @@ from secagg.protocol.identity import MODEL_DIGEST_BYTES
 SHARE_PLAINTEXT_BYTES = 4 + 4 + 2 * ELEMENT_BYTES
 SEALED_SHARE_BYTES = NONCE_BYTES + SHARE_PLAINTEXT_BYTES + TAG_BYTES
 COMMITMENT_BYTES = 32
+KEY_DIGEST_BYTES = 32
 _SIGNED_KEY_ENTRY = struct.Struct(
     f">I{PUBLIC_KEY_BYTES}s{PUBLIC_KEY_BYTES}s{MODEL_DIGEST_BYTES}s{SIGNATURE_BYTES}s"
 )
@@ -150,57 +150,63 @@ class AdvertiseKeys:
 
 @dataclass(frozen=True)
 class KeyBroadcast:
-    """Round 0, server -> each client: every (id, encryption key, masking key) received,
-    and in the malicious mode each one's (model digest, signature) in ``attestations``
-    (empty in the honest mode)."""
+    """Round 0, server -> each client: the digest of every advertised key
+    (:func:`~secagg.masking.config.keys_digest`, which the session id hashes), and the
+    (id, encryption key, masking key) of the recipient and of its neighbours that
+    advertised, in the malicious mode each with its (model digest, signature) in
+    ``attestations`` (empty in the honest mode). O(k) entries, not O(n): a client never
+    needs a non-neighbour's keys."""
 
     TYPE: ClassVar[MessageType] = MessageType.KEY_BROADCAST
     session_id: bytes  # the announce id
     round: int
     recipient: int
+    key_digest: bytes  # keys_digest of every advertised key
     keys: tuple[tuple[int, bytes, bytes], ...]  # sorted by id
     attestations: tuple[tuple[bytes, bytes], ...] = ()  # (model digest, signature) per key
 
     def encode(self) -> bytes:
-        header = Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient)
+        if len(self.key_digest) != KEY_DIGEST_BYTES:
+            raise EncodeError("the key digest has the wrong length")
+        w = Writer(Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient))
+        w.fixed(self.key_digest)
         try:
-            body = _key_entries(self.keys, self.attestations)
+            _write_key_entries(w, self.keys, self.attestations)
         except TypeError as exc:  # unhashable: not tuples of ints and bytes
             raise EncodeError("the key list must be tuples of (id, key, key)") from exc
-        return header.encode() + body
+        return w.getvalue()
 
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> KeyBroadcast:
         r = Reader(data, cls.TYPE)
         h = _from_server(r, config)
+        digest = r.fixed(KEY_DIGEST_BYTES)
         layout = _SIGNED_KEY_ENTRY if config.malicious else _KEY_ENTRY
         entries = r.records(layout, config.num_clients)
         r.done()
         _check_id_list(tuple(k[0] for k in entries), config, "key owner", h.sender)
         keys = tuple((e[0], e[1], e[2]) for e in entries)
         attestations = tuple((e[3], e[4]) for e in entries) if config.malicious else ()
-        return cls(h.session_id, h.round, h.recipient, keys, attestations)
+        return cls(h.session_id, h.round, h.recipient, digest, keys, attestations)
 
 
-@functools.lru_cache(maxsize=2)
-def _key_entries(
-    keys: tuple[tuple[int, bytes, bytes], ...], attestations: tuple[tuple[bytes, bytes], ...]
-) -> bytes:
-    """The body of a KeyBroadcast. Cached: the server sends the same list to all n
-    clients, and encoding it n times would cost O(n^2)."""
-    w = FieldWriter()
+def _write_key_entries(
+    w: FieldWriter,
+    keys: tuple[tuple[int, bytes, bytes], ...],
+    attestations: tuple[tuple[bytes, bytes], ...],
+) -> None:
     check_ids(tuple(cid for cid, _, _ in keys), encoding=True)
     # struct would silently pad or cut a key of the wrong length
     if {len(key) for entry in keys for key in entry[1:]} - {PUBLIC_KEY_BYTES}:
         raise EncodeError("public key has the wrong length")
     if not attestations:
-        return w.records(_KEY_ENTRY, keys).getvalue()
+        w.records(_KEY_ENTRY, keys)
+        return
     if len(attestations) != len(keys) or any(
         (len(m), len(sig)) != (MODEL_DIGEST_BYTES, SIGNATURE_BYTES) for m, sig in attestations
     ):
         raise EncodeError("one 32-byte model digest and 64-byte signature per key")
-    entries = [(*k, *a) for k, a in zip(keys, attestations, strict=True)]
-    return w.records(_SIGNED_KEY_ENTRY, entries).getvalue()
+    w.records(_SIGNED_KEY_ENTRY, [(*k, *a) for k, a in zip(keys, attestations, strict=True)])
 
 
 def _write_sealed(w: FieldWriter, items: tuple[tuple[int, bytes], ...]) -> None:

@@ -53,7 +53,7 @@ from secagg.errors import (
     WeakKeyError,
 )
 from secagg.masking import masks
-from secagg.masking.config import MaskingConfig, announce_id, session_id
+from secagg.masking.config import MaskingConfig, announce_id, keys_digest, session_id
 from secagg.masking.graph import all_neighbourhoods
 from secagg.masking.messages import (
     AdvertiseKeys,
@@ -459,23 +459,28 @@ class MaskingServer(Machine[ServerStage]):
     # -- round 0: AdvertiseKeys ---------------------------------------------------
 
     def _close_keys(self) -> dict[int, KeyBroadcast]:
-        """The key list, for every client that advertised."""
+        """For every client that advertised: the digest of all keys, and its own and its
+        neighbours' keys (O(n k) in all, not O(n^2))."""
         problem = self._closing_problem()
         if problem is not None:
             self._abort_round(problem)
         record = self._record(_Keys)
         keys = dict(record.keys)
-        session = session_id(self.config, keys, self._model)
+        digest = keys_digest(keys)
+        session = session_id(self.config, digest, self._model)
         graph = all_neighbourhoods(self.config, session, keys)
-        entries = tuple((cid, *keys[cid]) for cid in sorted(keys))
-        attestations = (
-            tuple(record.attestations[cid] for cid in sorted(keys)) if self.config.malicious else ()
-        )
         self._advance(ServerStage.COLLECTING_SHARES, _Shares(_Round(keys, session, graph)))
-        return {
-            cid: KeyBroadcast(self._announce, self.round, cid, entries, attestations)
-            for cid in keys
-        }
+        outbox = {}
+        for cid in keys:
+            listed = sorted(graph[cid] | {cid})
+            attestations = (
+                tuple(record.attestations[c] for c in listed) if self.config.malicious else ()
+            )
+            entries = tuple((c, *keys[c]) for c in listed)
+            outbox[cid] = KeyBroadcast(
+                self._announce, self.round, cid, digest, entries, attestations
+            )
+        return outbox
 
     # -- round 1: ShareKeys -------------------------------------------------------
 

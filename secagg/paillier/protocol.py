@@ -591,6 +591,12 @@ class PaillierClient(Machine[ClientStage]):
             raise StageError("this client already has its input, or has uploaded")
         self._update(_Input(check_protected(self.config, protected)))
 
+    def input_due(self, data: bytes | None) -> bool:
+        """True when the step answering ``data`` (None: :meth:`start`) needs the input
+        this client does not have yet (the key message): a transport that makes inputs
+        on demand gives it then, and holds no client's vector any earlier."""
+        return data is not None and self.needs_input and _is_key_message(data)
+
     def start(self) -> bytes | None:
         """The key holder's public key message; None for every other client (which
         speaks only when it has the key). Raises StageError once the client is done."""

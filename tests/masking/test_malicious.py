@@ -29,7 +29,7 @@ from secagg.masking import (
     MaskingServer,
     UnmaskingRequest,
 )
-from secagg.masking.config import corrupt_neighbours, malicious_threshold
+from secagg.masking.config import corrupt_neighbours, keys_digest, malicious_threshold
 from secagg.masking.graph import all_neighbourhoods
 from secagg.masking.messages import ConsistencyRequest, ConsistencySignature
 from secagg.protocol.identity import CallbackVerifier, Roster, Security, generate_cohort
@@ -248,9 +248,10 @@ def test_mixed_model_cohorts_cannot_complete_a_round_together() -> None:
     adverts = {c: AdvertiseKeys.decode(client.start(), r.config) for c, client in r.clients.items()}
     entries = tuple((c, a.encryption_key, a.masking_key) for c, a in sorted(adverts.items()))
     attestations = tuple((a.model_digest, a.signature) for _, a in sorted(adverts.items()))
+    digest = keys_digest({c: (e, m) for c, e, m in entries})
     for c, client in r.clients.items():
         broadcast = KeyBroadcast(
-            adverts[c].session_id, r.config.round_number, c, entries, attestations
+            adverts[c].session_id, r.config.round_number, c, digest, entries, attestations
         )
         with pytest.raises(ModelMismatchError):
             client.handle(broadcast.encode())

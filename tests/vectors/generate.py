@@ -18,7 +18,13 @@ import numpy as np
 from secagg import columnpack
 from secagg.bitpack import pack
 from secagg.codec import Header, MessageType
-from secagg.masking.messages import AdvertiseKeys, MaskedInput, ShareKeys, UnmaskingRequest
+from secagg.masking.messages import (
+    AdvertiseKeys,
+    KeyBroadcast,
+    MaskedInput,
+    ShareKeys,
+    UnmaskingRequest,
+)
 from secagg.masking.messages import SEALED_SHARE_BYTES
 from secagg.paillier.messages import DecryptionRequest
 from secagg.plain import PlainClient, PlainConfig
@@ -53,6 +59,15 @@ def vectors() -> dict:
     share_keys = ShareKeys(
         bytes([4]) * 32, 3, 7, bytes([5]) * 32, ((2, bytes([6]) * SEALED_SHARE_BYTES),)
     )
+    # Client 7's list: the digest of every key, its own and its two neighbours' keys.
+    key_list = KeyBroadcast(
+        bytes([3]) * 32,
+        3,
+        7,
+        bytes([10]) * 32,
+        ((2, bytes([11]) * 32, bytes([12]) * 32), (7, bytes([1]) * 32, bytes([2]) * 32),
+         (9, bytes([13]) * 32, bytes([14]) * 32)),
+    )
     request = UnmaskingRequest(bytes([4]) * 32, 3, 2, (1, 5), (6,))
     decryption = DecryptionRequest.from_values(
         Header(MessageType.PAILLIER_DECRYPTION_REQUEST, bytes([8]) * 32, 3, 0, 1),
@@ -75,6 +90,7 @@ def vectors() -> dict:
                        "packed": columnpack.pack(column_values, 22).hex()},
         "advertise_keys": advertise.encode().hex(),
         "masked_input": masked.encode().hex(),
+        "key_broadcast": key_list.encode().hex(),
         "share_keys": share_keys.encode().hex(),
         "unmasking_request": request.encode().hex(),
         "paillier_decryption_request": decryption.encode().hex(),
