@@ -8,6 +8,7 @@
     python -m benchmarks flower [--reps N] [--quick]                   # ours vs Flower's SecAgg+
     python -m benchmarks robustness [--rounds R] [--quick]             # docs/robustness.md
     python -m benchmarks parameters [--rounds R] [--quick]             # docs/choosing-parameters.md
+    python -m benchmarks scale [--clients N ...] [--quick]             # SecAgg+ growth in n
 
 ``round`` is ``secagg simulate`` with the cost floor measured in the same process and
 ``ratio_to_floor`` in its report. ``flower`` runs our SecAgg+ and Flower's SecAgg+ in
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 
 USAGE = (
     "usage: python -m benchmarks "
-    "{sweep,round,malicious,flower,dp,dp-utility,robustness,parameters} [options]"
+    "{sweep,round,malicious,flower,dp,dp-utility,robustness,parameters,scale} [options]"
     "   (--help after any)"
 )
 
@@ -69,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.parameters import main as parameters
 
         return parameters(args[1:])
+    if args[:1] == ["scale"]:
+        from benchmarks.scale import main as scale
+
+        return scale(args[1:])
     if args[:1] == ["robustness"]:
         from benchmarks.robustness import main as robustness
 

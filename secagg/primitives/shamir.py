@@ -71,12 +71,20 @@ class Recovered:
         return f"Recovered(count={len(self.secrets)}, bad={sorted(self.bad)})"
 
 
-def _random_element(entropy: Entropy) -> int:
-    # Rejection sampling from 257-bit strings: exactly uniform over GF(p).
-    while True:
-        value = int.from_bytes(entropy(ELEMENT_BYTES), "big") & ((1 << 257) - 1)
-        if value < PRIME:
-            return value
+def _random_elements(entropy: Entropy, count: int) -> list[int]:
+    """``count`` independent, exactly uniform elements of GF(p): rejection sampling from
+    257-bit strings (each accepted with probability p / 2^257, about 1/2), drawn from
+    the entropy source in batches rather than one call per candidate."""
+    out: list[int] = []
+    while len(out) < count:
+        need = 2 * (count - len(out)) + 2  # expected candidates, with slack
+        block = entropy(ELEMENT_BYTES * need)
+        for i in range(need):
+            chunk = block[i * ELEMENT_BYTES : (i + 1) * ELEMENT_BYTES]
+            value = int.from_bytes(chunk, "big") & ((1 << 257) - 1)
+            if value < PRIME and len(out) < count:
+                out.append(value)
+    return out
 
 
 def _check_int(what: str, value: object) -> None:
@@ -110,19 +118,19 @@ def split(
         raise ShamirError(f"threshold {threshold} must be in 1..{len(xs)}")
     if any(not isinstance(s, bytes) or len(s) != SECRET_BYTES for s in secrets):
         raise ShamirError("every secret must be 32 bytes")
+    randomness = _random_elements(entropy, len(secrets) * (threshold - 1))
     polys = [
-        [int.from_bytes(s, "big")] + [_random_element(entropy) for _ in range(threshold - 1)]
-        for s in secrets
+        [int.from_bytes(s, "big"), *randomness[i * (threshold - 1) : (i + 1) * (threshold - 1)]]
+        for i, s in enumerate(secrets)
     ]
     shares = []
     for x in xs:
-        ys = []
-        for coeffs in polys:
-            acc = 0
-            for c in reversed(coeffs):  # Horner
-                acc = (acc * x + c) % PRIME
-            ys.append(acc)
-        shares.append(Share(x=x, ys=tuple(ys)))
+        # f(x) = sum c_i x^i: the powers once per holder, then one reduction per value
+        # (a C-level dot product; Horner would reduce t times).
+        powers = [1] * threshold
+        for i in range(1, threshold):
+            powers[i] = powers[i - 1] * x % PRIME
+        shares.append(Share(x=x, ys=tuple(_dot(coeffs, powers) for coeffs in polys)))
     return shares
 
 
