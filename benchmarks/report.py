@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks import scale
 from benchmarks.plots import (
     PLOT_CAPTIONS,
     Point,
@@ -54,6 +55,7 @@ FLOOR_DESCRIPTIONS = {
 MALICIOUS_JSON = "malicious.json"  # beside the CSV: python -m benchmarks malicious
 DP_JSON = "dp_cost.json"  # beside the CSV: python -m benchmarks dp
 FLOWER_COMPARE_JSON = "flower_compare.json"  # beside the CSV: python -m benchmarks flower
+SCALE_JSON = "scale.json"  # beside the CSV: python -m benchmarks scale
 SCALE_POINTS = (("secagg+", 1000, 100_000), ("secagg", 100, 100_000))
 FLOWER_CLIENTS = 50
 
@@ -684,6 +686,23 @@ def read_malicious(path: Path) -> dict[str, Any] | None:
     return result
 
 
+def read_scale(path: Path) -> dict[str, Any] | None:
+    """The JSON of ``python -m benchmarks scale``, or None when absent. Raises
+    ReportError when it is not the JSON that command writes."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for point in data["points"]:
+            for key in ("clients", "total_cpu_s", "client_cpu_s", "peak_rss_mb", "floor_s"):
+                float(point[key])
+        float(data["exponents"]["total_cpu_s"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ReportError(f"{path}: not the output of python -m benchmarks scale ({exc})") from exc
+    result: dict[str, Any] = data
+    return result
+
+
 def _malicious_section(data: Mapping[str, Any] | None, shown: str) -> list[str]:
     out = ["### The malicious-server mode against the honest mode", ""]
     if data is None:
@@ -914,6 +933,7 @@ def render(
         *_paillier_section(points),
         *_floor_section(points),
         *_scale_section(points),
+        *scale.section(read_scale(csv_path.parent / SCALE_JSON)),
         *_malicious_section(
             read_malicious(csv_path.parent / MALICIOUS_JSON),
             _shown(csv_path.parent / MALICIOUS_JSON),

@@ -8,8 +8,9 @@ server CPU, peak RSS, bytes per client, the mask keystream floor measured in the
 process, and exactness. Across points: the growth exponent of each cost in n, fitted by
 least squares on log-log, next to the neighbour count's.
 
-Writes benchmarks/results/scale.json, docs/img/benchmarks/scale.png and the table
-between the markers in docs/benchmarks.md.
+Writes benchmarks/results/scale.json and docs/img/benchmarks/scale.png;
+``python -m benchmarks.report benchmarks/results/full.csv`` puts the section (:func:`section`)
+in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from typing import Any
 
 OUT = Path("benchmarks/results/scale.json")
 PLOT = Path("docs/img/benchmarks/scale.png")
-DOC = Path("docs/benchmarks.md")
-START, END = "<!-- scale:start -->", "<!-- scale:end -->"
 CLIENTS = (100, 1000, 3000, 10000)
 QUICK_CLIENTS = (50, 100, 200)
 # The issue's targets at 10,000 clients.
@@ -102,10 +101,13 @@ def _fmt(x: float) -> str:
     return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
-def table(data: dict[str, Any]) -> list[str]:
-    """The docs' section: the points, the exponents and the targets."""
+def section(data: dict[str, Any] | None) -> list[str]:
+    """The section of docs/benchmarks.md: the points, the exponents and the targets."""
+    lines = ["### Growth with the cohort (SecAgg+, up to 10,000 clients)", ""]
+    if data is None:
+        return [*lines, f"Not in this run (`python -m benchmarks scale` writes {OUT}).", ""]
     points = data["points"]
-    lines = [
+    lines += [
         f"From `python -m benchmarks scale` (commit `{data['commit']}`, one repetition per "
         f"point, each in a fresh process): SecAgg+, d = {data['dim']:,}, "
         f"{data['dropout']:.0%} of clients dropping at a random stage, the degree sized "
@@ -113,7 +115,8 @@ def table(data: dict[str, Any]) -> list[str]:
         "and only running sums are kept for the exactness check), so peak RSS is the "
         "process's whole footprint, Python and numpy included. CPU is thread CPU of all "
         "parties, quantization included; the floor is the same mask keystream bytes and "
-        "additions, measured in the same process.",
+        "additions, measured in the same process. (The sweep's scale points above predate "
+        "streaming when their commit is older: their peak RSS held every client's input.)",
         "",
         "| clients | neighbours k | survivors | total CPU s | CPU s per client | client CPU s "
         "(median) | server CPU s | protocol / floor | peak RSS MB | KiB up / client | "
@@ -167,8 +170,8 @@ def _verdicts(data: dict[str, Any]) -> list[str]:
         f"{verdict(largest['peak_rss_mb'] <= MAX_PEAK_RSS_MB)} "
         f"({largest['peak_rss_mb']:,.0f} MB).",
         "- Per-client CPU growing no faster than the neighbour count: "
-        f"{verdict(client_growth <= k_growth)} (median client CPU ×{client_growth:.2f} from "
-        f"{first['clients']:,} to {largest['clients']:,} clients, k ×{k_growth:.2f}).",
+        f"{verdict(client_growth <= k_growth)} (median client CPU x{client_growth:.2f} from "
+        f"{first['clients']:,} to {largest['clients']:,} clients, k x{k_growth:.2f}).",
     ]
 
 
@@ -210,24 +213,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small cohorts, d = 1e4")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--plot", type=Path, default=PLOT)
-    parser.add_argument("--doc", type=Path, default=DOC)
-    parser.add_argument("--from-json", type=Path, help="only rewrite the doc from this JSON")
     parser.add_argument("--point", type=int, help=argparse.SUPPRESS)  # one point, JSON out
     args = parser.parse_args(argv)
     if args.point is not None:
         print(json.dumps(point(args.point, args.dim, args.dropout, args.seed)))
         return 0
-    if args.from_json is not None:
-        data = json.loads(args.from_json.read_text(encoding="utf-8"))
-    else:
-        clients = args.clients or (QUICK_CLIENTS if args.quick else CLIENTS)
-        dim = 10_000 if args.quick and args.dim == 100_000 else args.dim
-        data = sweep(clients, dim, args.dropout, args.seed)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-        plot(data, args.plot)
-    from benchmarks.docfile import write_between_markers
-
-    write_between_markers(args.doc, START, END, table(data))
-    print(f"wrote {args.out}, {args.plot} and the scale section of {args.doc}")
+    clients = args.clients or (QUICK_CLIENTS if args.quick else CLIENTS)
+    dim = 10_000 if args.quick and args.dim == 100_000 else args.dim
+    data = sweep(clients, dim, args.dropout, args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    plot(data, args.plot)
+    print(f"wrote {args.out} and {args.plot}; python -m benchmarks.report "
+          "benchmarks/results/full.csv puts them in docs/benchmarks.md")
     return 0
