@@ -28,10 +28,11 @@ from secagg.scenario import Scenario, ScenarioRun, client_update, report, run_sc
 PAILLIER_ROUND_STAGES = ("encrypt", "sum", "decrypt", "finish")
 
 
-def measure(scenario: Scenario) -> dict[str, Any]:
-    """Run the scenario's round and return its report with ``floor_s`` and
-    ``ratio_to_floor``. Raises the round's SecAggError (AbortError when too many drop)."""
-    result = run_scenario(scenario)
+def measure(scenario: Scenario, *, stream: bool | None = None) -> dict[str, Any]:
+    """Run the scenario's round (``stream`` as in :func:`run_scenario`) and return its
+    report with ``floor_s`` and ``ratio_to_floor``. Raises the round's SecAggError
+    (AbortError when too many drop)."""
+    result = run_scenario(scenario, stream=stream)
     out = report(result)
     if scenario.backend.masking:
         floor = keystream_floor(out["mask_vectors"], scenario.dim + 1, out["modulus_bits"])

@@ -43,7 +43,7 @@ def point(clients: int, dim: int, dropout: float, seed: int) -> dict[str, Any]:
 
     scenario = Scenario(Backend.SECAGG_PLUS, clients=clients, dim=dim, dropout=dropout, seed=seed)
     wall = time.perf_counter()
-    out = measure(scenario)
+    out = measure(scenario, stream=True)  # every point streams, small ones included
     out["wall_s"] = time.perf_counter() - wall
     # ru_maxrss is in KiB on Linux: the peak of this process, harness included.
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

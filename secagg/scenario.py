@@ -158,9 +158,10 @@ class _Totals:
         self.floats += x
         return vector
 
-    def remove(self, cid: int) -> None:
-        """Take out a client that got its input but whose upload is not in the sum."""
-        self.protected -= protected_input(self.scenario, cid - 1)
+    def remove(self, cid: int, vector: npt.NDArray[np.unsignedinteger] | None) -> None:
+        """Take out a client that got its input (``vector``, remade when None) but whose
+        upload is not in the sum."""
+        self.protected -= protected_input(self.scenario, cid - 1) if vector is None else vector
         self.floats -= client_update(self.scenario, cid - 1)
 
 
@@ -177,11 +178,19 @@ class ScenarioRun:
     float_mean: npt.NDArray[np.float64]
 
 
-def run_scenario(scenario: Scenario) -> ScenarioRun:
-    """Run the scenario's round, streaming: each client's input is made (and quantized,
-    on its CPU account) just before it is masked or encrypted, and released after.
-    Paillier's key holder (position 0) never drops at random: that aborts by design (the
-    tests cover it). Raises the round's SecAggError (AbortError when too many drop)."""
+#: Rounds whose protected inputs take more bytes than this stream them by default.
+PREMADE_BYTES = 256 << 20
+
+
+def run_scenario(scenario: Scenario, *, stream: bool | None = None) -> ScenarioRun:
+    """Run the scenario's round. Streamed (``stream=True``, the default when the inputs
+    would take more than :data:`PREMADE_BYTES`): each client's input is made (and
+    quantized, on its CPU account) just before it is masked or encrypted, and released
+    after, so memory stays O(d). Otherwise every input is made first, as clients hold
+    their updates before a round starts, and the parties' measured steps do not follow
+    the harness's own memory traffic. Paillier's key holder (position 0) never drops at
+    random: that aborts by design (the tests cover it). Raises the round's SecAggError
+    (AbortError when too many drop)."""
     first = 1 if scenario.backend is Backend.PAILLIER else 0
     drops = {pos + 1: stage for pos, stage in dropouts(scenario, first).items()}
     quant = scenario.quantization
@@ -193,10 +202,14 @@ def run_scenario(scenario: Scenario) -> ScenarioRun:
         )
     ledger = CpuLedger()
     totals = _Totals(scenario, ledger)
-    stream = InputStream(range(1, scenario.clients + 1), totals.make)
+    clients = range(1, scenario.clients + 1)
+    if stream is None:
+        stream = scenario.clients * (scenario.dim + 1) * 4 > PREMADE_BYTES
+    inputs: InputStream | dict[int, npt.NDArray[np.unsignedinteger]]
+    inputs = InputStream(clients, totals.make) if stream else {c: totals.make(c) for c in clients}
     run = simulate_round(
         scenario.backend,
-        stream,
+        inputs,
         scenario.dim,
         quant,
         drops,
@@ -209,9 +222,10 @@ def run_scenario(scenario: Scenario) -> ScenarioRun:
         ledger=ledger,
     )
     survivors = run.outcome.survivors
-    for cid in set(stream.supplied) - set(survivors):
-        totals.remove(cid)
-    if set(survivors) - set(stream.supplied):  # every summed input was made here
+    made = inputs.supplied if isinstance(inputs, InputStream) else list(inputs)
+    for cid in set(made) - set(survivors):
+        totals.remove(cid, None if isinstance(inputs, InputStream) else inputs[cid])
+    if set(survivors) - set(made):  # every summed input was made here
         raise ConfigurationError("a survivor's input was not made by the scenario")
     k = quant.k
     expected = totals.protected if k == 64 else totals.protected & np.uint64((1 << k) - 1)
