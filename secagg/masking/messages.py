@@ -36,6 +36,7 @@ _SIGNED_KEY_ENTRY = struct.Struct(
 _SIGNATURE_ENTRY = struct.Struct(f">I{SIGNATURE_BYTES}s")  # signer id, signature
 _KEY_ENTRY = struct.Struct(f">I{PUBLIC_KEY_BYTES}s{PUBLIC_KEY_BYTES}s")  # id, c^PK, s^PK
 _SEALED_ENTRY = struct.Struct(f">I{SEALED_SHARE_BYTES}s")  # peer id, sealed share
+_SHARE_ENTRY = struct.Struct(f">I{ELEMENT_BYTES}s")  # owner id, share value (big-endian)
 
 
 def _check_client(value: int, config: MaskingConfig, what: str, sender: int | None) -> None:
@@ -69,13 +70,6 @@ def _from_server(r: Reader, config: MaskingConfig) -> Header:
         raise DecodeError(f"{h.type.name} comes from the server", sender=h.sender)
     _check_client(h.recipient, config, "recipient", h.sender)
     return h
-
-
-def _read_element(reader: Reader) -> int:
-    value = int.from_bytes(reader.fixed(ELEMENT_BYTES), "big")
-    if value >= PRIME:
-        raise DecodeError("share value outside the field", sender=reader.header.sender)
-    return value
 
 
 def advertise_statement(
@@ -433,16 +427,16 @@ def _write_shares(w: FieldWriter, items: tuple[tuple[int, int], ...]) -> None:
     check_ids(tuple(cid for cid, _ in items), encoding=True)
     if any(not 0 <= value < PRIME for _, value in items):
         raise EncodeError("share value outside the field")
-    w.u32(len(items))
-    for cid, value in items:
-        w.u32(cid).fixed(value.to_bytes(ELEMENT_BYTES, "big"))
+    w.records(_SHARE_ENTRY, [(cid, value.to_bytes(ELEMENT_BYTES, "big")) for cid, value in items])
 
 
 def _read_shares(r: Reader, config: MaskingConfig) -> tuple[tuple[int, int], ...]:
-    n = r.count(config.num_clients)
-    items = [(r.u32(), _read_element(r)) for _ in range(n)]
+    entries = r.records(_SHARE_ENTRY, config.num_clients)
+    items = tuple((cid, int.from_bytes(raw, "big")) for cid, raw in entries)
+    if any(value >= PRIME for _, value in items):
+        raise DecodeError("share value outside the field", sender=r.header.sender)
     _check_id_list(tuple(c for c, _ in items), config, "share owner", r.header.sender)
-    return tuple(items)
+    return items
 
 
 @dataclass(frozen=True)
