@@ -3,7 +3,8 @@
 A round's CPU time divided by its floor stays meaningful on a shared, noisy machine,
 because both are measured side by side under the same load.
 
-- Masking: generating the same keystream bytes and adding them into one accumulator.
+- Masking: generating the same keystream bytes and adding them into one accumulator;
+  and, where asked, the same number of X25519 agreements (two per neighbour pair).
 - Paillier: the same number of modular exponentiations at the same sizes, each done the
   way the protocol does it: the packed protocol's DJN encryptions are fixed-base
   exponentiations with a window table (one table per client, then one multiplication
@@ -22,6 +23,7 @@ import gmpy2
 import numpy as np
 
 from secagg.primitives.entropy import Entropy, system_entropy
+from secagg.primitives.keyagreement import KeyPair
 from secagg.primitives.prg import accumulate, mask_dtype
 
 
@@ -36,6 +38,19 @@ def keystream_floor(vectors: int, dim: int, bits: int, entropy: Entropy = system
     start = time.thread_time()
     accumulate(acc, terms)
     return time.thread_time() - start
+
+
+def agreement_floor(count: int, sample: int = 512) -> float:
+    """CPU seconds for ``count`` X25519 agreements (peer key parsed, then exchanged, as
+    the protocol does), timed on ``sample`` fresh peer keys and scaled to the count."""
+    if count <= 0:
+        return 0.0
+    mine = KeyPair.generate()
+    peers = [KeyPair.generate().public for _ in range(min(sample, count))]
+    start = time.thread_time()
+    for peer in peers:
+        mine.agree(peer)
+    return (time.thread_time() - start) * count / len(peers)
 
 
 @dataclass(frozen=True)

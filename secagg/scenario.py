@@ -260,6 +260,7 @@ def report(result: ScenarioRun) -> dict[str, Any]:
         security=s.security.value,
         max_corrupt=s.corrupt,
         signature_checks=run.work.total[Work.SIGNATURE_CHECKS],
+        key_agreements=run.work.total[Work.KEY_AGREEMENTS],
     )
     return out
 
