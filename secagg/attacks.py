@@ -53,8 +53,9 @@ from secagg.masking.client import (  # colluders' own state: demonstrations only
     _SharesSent,
     share_associated_data,
 )
-from secagg.masking.config import Graph, MaskingConfig, keys_digest, session_id
-from secagg.masking.graph import neighbourhood, ring_neighbours
+from secagg.masking.config import Graph, MaskingConfig, session_id
+from secagg.masking.graph import neighbourhood
+from secagg.masking.keytree import KeyTree
 from secagg.masking.messages import (
     SHARE_PLAINTEXT_BYTES,
     AdvertiseKeys,
@@ -67,7 +68,7 @@ from secagg.masking.messages import (
     UnmaskingRequest,
     UnmaskingResponse,
 )
-from secagg.masking.server import MaskingServer
+from secagg.masking.server import MaskingServer, key_lists
 from secagg.paillier.decrypt import decrypt_many
 from secagg.paillier.keys import generate_keypair
 from secagg.paillier.messages import CiphertextsMessage, PublicKeyMessage
@@ -441,19 +442,12 @@ def _forged_keys(mode: Security, entropy: Entropy) -> tuple[bool, str | None, st
     for c, (enc, mask) in fakes.items():
         # Forged AdvertiseKeys under client c's id: the server cannot sign as c.
         listed[c] = (enc.public, mask.public, (r.model, entropy(64)))
-    # The list a server would send: the digest of every key, the target's ring neighbours.
-    digest = keys_digest({c: (e, m) for c, (e, m, _) in listed.items()})
+    # The list a server would send over these keys (the key tree and its paths included).
     model = r.model if config.malicious else NO_MODEL
-    around = ring_neighbours(config, session_id(config, digest, model), target) | {target}
-    shown = sorted((c, v) for c, v in listed.items() if c in around)
-    broadcast = KeyBroadcast(
-        real[target].session_id,
-        config.round_number,
-        target,
-        digest,
-        tuple((c, e, m) for c, (e, m, _) in shown),
-        tuple(a for _, (_, _, a) in shown) if config.malicious else (),
-    )
+    signed = {c: a for c, (_, _, a) in listed.items()} if config.malicious else None
+    _, _, broadcasts = key_lists(config, {c: (e, m) for c, (e, m, _) in listed.items()},
+                                 signed, model)
+    broadcast = broadcasts[target]
     try:
         share_keys = ShareKeys.decode(r.clients[target].handle(broadcast.encode()), config)
     except SecAggError as exc:
@@ -510,7 +504,8 @@ def _ring_bias(mode: Security, entropy: Entropy) -> tuple[bool, str | None, str]
         adverts.update({c: AdvertiseKeys.decode(first[c], config) for c in colluders})
         keys = {c: (a.encryption_key, a.masking_key) for c, a in adverts.items()}
         model = r.model if config.malicious else NO_MODEL
-        around = neighbourhood(config, session_id(config, keys_digest(keys), model), keys, victim)
+        session = session_id(config, KeyTree(n, keys).root, model)
+        around = neighbourhood(config, session, keys, victim)
         seen.add(around)
         if around <= colluders:
             r.clients.update(drawn)
@@ -555,7 +550,7 @@ def _model_inconsistency(mode: Security, entropy: Entropy) -> tuple[bool, str | 
         r.clients[c] = r.client(c, encode_weighted(x, 1, quant, entropy), models[c], entropy)
     adverts = {c: AdvertiseKeys.decode(client.start(), r.config) for c, client in r.clients.items()}
     entries = tuple((c, a.encryption_key, a.masking_key) for c, a in sorted(adverts.items()))
-    digest = keys_digest({c: (e, m) for c, e, m in entries})
+    digest = KeyTree(n, {c: (e, m) for c, e, m in entries}).root  # complete graph: no paths
     attestations = tuple((a.model_digest, a.signature) for _, a in sorted(adverts.items()))
     if mode is Security.HONEST:
         attestations = ()

@@ -166,6 +166,12 @@ class ModelMismatchError(MessageError):
     CCS 2022), so clients with different models never complete a round together."""
 
 
+class KeyDigestError(MessageError):
+    """A key list whose key digest does not commit to the keys it shows, to this
+    client's own, or to a ring neighbour's absence: the session it implies would not be
+    this execution's, or not the one the other clients derive."""
+
+
 class SenderMismatchError(MisaddressedMessageError):
     """The header names another sender than the one the transport authenticated: a
     client must never be able to speak (or get banned) in another client's name."""

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from secagg.errors import ConfigurationError
 from secagg.masking.config import default_max_corrupt, neighbours_for_dropout
 from secagg.primitives.entropy import Entropy
+from secagg.primitives.prg import mask_dtype
 from secagg.protocol.identity import Security
 from secagg.protocol.observer import Work
 from secagg.quantize import DEFAULT_CLIP, QuantizationConfig
@@ -204,7 +205,8 @@ def run_scenario(scenario: Scenario, *, stream: bool | None = None) -> ScenarioR
     totals = _Totals(scenario, ledger)
     clients = range(1, scenario.clients + 1)
     if stream is None:
-        stream = scenario.clients * (scenario.dim + 1) * 4 > PREMADE_BYTES
+        word = np.dtype(mask_dtype(quant.k)).itemsize
+        stream = scenario.clients * (scenario.dim + 1) * word > PREMADE_BYTES
     inputs: InputStream | dict[int, npt.NDArray[np.unsignedinteger]]
     inputs = InputStream(clients, totals.make) if stream else {c: totals.make(c) for c in clients}
     run = simulate_round(

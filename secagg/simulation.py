@@ -217,6 +217,7 @@ class InputStream:
 
     def __init__(self, clients: Iterable[int], make: Callable[[int], Vector]) -> None:
         self.clients = tuple(clients)
+        self._members = frozenset(self.clients)
         self._make = make
         self.supplied: list[int] = []
 
@@ -227,7 +228,7 @@ class InputStream:
         return iter(self.clients)
 
     def __contains__(self, cid: object) -> bool:
-        return cid in self.clients
+        return cid in self._members
 
     def give(self, client: ClientParty, data: bytes | None) -> None:
         """Give ``client`` its vector if the step answering ``data`` needs it."""

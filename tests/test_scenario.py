@@ -26,10 +26,33 @@ def test_a_streamed_round_is_exact_with_dropouts_at_every_stage(backend, stage) 
         dropout_stage=stage,
         seed=3,
     )
-    out = report(run_scenario(scenario))
+    out = report(run_scenario(scenario, stream=True))
     assert out["exact"] is True
     assert out["survivors"] == (12 if stage in (None, DropStage.UNMASKING) else 9)
+    # Made up front (a small round's default), the inputs give the same report.
+    assert report(run_scenario(scenario, stream=False))["exact"] is True
     assert out["max_abs_error"] <= quantization_error_bound(scenario.quantization)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_client_whose_upload_is_refused_leaves_the_check_exact(monkeypatch, stream) -> None:
+    # Client 3 gets its input, masks it, and the server refuses the upload: its input
+    # is made but not in the sum, so the running sums must take it out again.
+    from secagg.errors import MessageError
+    from secagg.masking.server import MaskingServer
+
+    receive = MaskingServer.receive
+
+    def refuse_3(self, sender: int, data: bytes) -> None:
+        if sender == 3 and self.stage.name == "COLLECTING_INPUTS":
+            raise MessageError("refused for the test")
+        receive(self, sender, data)
+
+    monkeypatch.setattr(MaskingServer, "receive", refuse_3)
+    scenario = Scenario(Backend.SECAGG_PLUS, clients=10, dim=40, dropout=0.0, seed=4)
+    result = run_scenario(scenario, stream=stream)
+    assert 3 not in result.run.outcome.survivors and 3 in result.run.refused
+    assert report(result)["exact"] is True
 
 
 def test_the_check_catches_a_wrong_aggregate() -> None:

@@ -37,6 +37,7 @@ from secagg.errors import (
     DuplicateIdError,
     IncompleteRequestError,
     InputError,
+    KeyDigestError,
     MisaddressedMessageError,
     ModelMismatchError,
     SecAggError,
@@ -48,12 +49,14 @@ from secagg.errors import (
     StateMismatchError,
     TooFewSurvivorsError,
     UnexpectedMessageError,
+    UnknownClientError,
     UnknownNeighbourError,
     WeakKeyError,
 )
 from secagg.masking import masks
 from secagg.masking.config import MaskingConfig, announce_id, session_id
-from secagg.masking.graph import ring_neighbours
+from secagg.masking.graph import is_complete, ring_neighbours
+from secagg.masking.keytree import HASH_BYTES, KeyTree, depth, root_of_path
 from secagg.masking.messages import (
     SHARE_PLAINTEXT_BYTES,
     AdvertiseKeys,
@@ -351,7 +354,9 @@ class MaskingClient(Machine[ClientStage]):
 
         Refuses, and aborts, a list that is from another session, misaddressed, lacks or
         alters this client's own keys, names a client twice or a client that is not its
-        neighbour on the ring (UnknownNeighbourError), holds a low-order or all-zero key
+        neighbour on the ring (UnknownClientError), whose key digest does not commit to
+        the keys shown, to this client's own or to an absent neighbour's absence
+        (KeyDigestError), holds a low-order or all-zero key
         (WeakKeyError) or the same key twice (compared as X25519 keys), or leaves this
         client fewer neighbours than t (AbortError). In the malicious mode also a list
         where a neighbour received another model (ModelMismatchError) or a neighbour's
@@ -370,12 +375,14 @@ class MaskingClient(Machine[ClientStage]):
             check_key_list(keys)
             model = NO_MODEL if self._identity is None else self._identity.model
             session = session_id(self.config, broadcast.key_digest, model)
+            ring = ring_neighbours(self.config, session, self.id)
             neighbours = frozenset(keys) - {self.id}
-            strangers = neighbours - ring_neighbours(self.config, session, self.id)
+            strangers = neighbours - ring
             if strangers:
-                raise UnknownNeighbourError(
+                raise UnknownClientError(
                     f"the key list names client {min(strangers)}, not a neighbour"
                 )
+            self._check_key_digest(broadcast, keys, ring)
             if len(neighbours) < self.config.threshold:
                 raise AbortError(f"only {len(neighbours)} neighbours for threshold t")
             if self._identity is not None:
@@ -414,6 +421,30 @@ class MaskingClient(Machine[ClientStage]):
             )
             self._advance(ClientStage.SHARES_SENT, record)
             return ShareKeys(session, self.round, self.id, commitment, tuple(sealed))
+
+    def _check_key_digest(
+        self,
+        broadcast: KeyBroadcast,
+        keys: Mapping[int, tuple[bytes, bytes]],
+        ring: frozenset[int],
+    ) -> None:
+        """The key digest commits to this client's own keys and to exactly what it was
+        shown for each ring neighbour (its keys, or that it did not advertise): for a
+        complete graph by rebuilding the key tree from the whole list, otherwise by one
+        key tree path per client. Raises KeyDigestError."""
+        digest = broadcast.key_digest
+        if is_complete(self.config):
+            if broadcast.proofs or KeyTree(self.config.num_clients, keys).root != digest:
+                raise KeyDigestError("the key list does not hash to its digest")
+            return
+        checked = sorted(ring | {self.id})
+        step = depth(self.config.num_clients) * HASH_BYTES
+        if len(broadcast.proofs) != step * len(checked):
+            raise KeyDigestError(f"the key list carries paths for {len(checked)} clients")
+        for i, cid in enumerate(checked):
+            path = broadcast.proofs[i * step : (i + 1) * step]
+            if root_of_path(cid, keys.get(cid), path) != digest:
+                raise KeyDigestError(f"client {cid}'s keys are not the digest's")
 
     def _check_attestations(self, broadcast: KeyBroadcast) -> None:
         """Malicious mode: every client of the list (this client and its neighbours) got

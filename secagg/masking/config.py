@@ -12,7 +12,6 @@ import enum
 import hashlib
 import math
 import struct
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from secagg.codec import MAX_ID
@@ -314,20 +313,9 @@ def announce_id(config: MaskingConfig) -> bytes:
     return hashlib.sha256(b"secagg/v1/announce" + config.digest()).digest()
 
 
-def keys_digest(keys: Mapping[int, tuple[bytes, bytes]]) -> bytes:
-    """SHA-256 over every advertised (id, encryption key, masking key), in id order: what
-    the server tells each client the session's key set is (a client sees only its
-    neighbours' keys, so it cannot recompute it; the honest mode trusts the server for it,
-    and in the malicious mode every key a client uses is signed by its owner)."""
-    h = hashlib.sha256(b"secagg/v1/keys")
-    for cid in sorted(keys):
-        c_pk, s_pk = keys[cid]
-        h.update(struct.pack(">I", cid) + c_pk + s_pk)
-    return h.digest()
-
-
 def session_id(config: MaskingConfig, key_digest: bytes, model_digest: bytes = NO_MODEL) -> bytes:
     """The session id: config (round included), the model this client received, and the
-    digest of every advertised key (:func:`keys_digest`)."""
+    key digest: the root of the :class:`~secagg.masking.keytree.KeyTree` over every
+    advertised key, which commits to this execution's fresh keys."""
     label = b"secagg/v2/session"
     return hashlib.sha256(label + config.digest() + model_digest + key_digest).digest()

@@ -82,18 +82,25 @@ def neighbourhood(
     return ring_neighbours(config, session, client) & frozenset(members)
 
 
+def all_ring_neighbours(config: MaskingConfig, session: bytes) -> dict[int, frozenset[int]]:
+    """Every client's :func:`ring_neighbours`, sorting the ring once (the server's view)."""
+    n = config.num_clients
+    if is_complete(config):
+        everyone = frozenset(range(1, n + 1))
+        return {c: everyone - {c} for c in everyone}
+    ring = [int(i) + 1 for i in np.argsort(_ring_keys(config, session))]
+    half = config.neighbours // 2
+    return {
+        c: frozenset(ring[(p + j) % n] for j in range(-half, half + 1) if j != 0)
+        for p, c in enumerate(ring)
+    }
+
+
 def all_neighbourhoods(
     config: MaskingConfig, session: bytes, members: Iterable[int]
 ) -> dict[int, frozenset[int]]:
-    """Every member's neighbourhood, sorting the ring once (the server's view); equal
-    to :func:`neighbourhood` for each member."""
+    """Every member's neighbourhood (the server's view); equal to :func:`neighbourhood`
+    for each member."""
     present = frozenset(members)
-    if is_complete(config):
-        return {c: present - {c} for c in present}
-    ring = [int(i) + 1 for i in np.argsort(_ring_keys(config, session))]
-    n, half = len(ring), config.neighbours // 2
-    return {
-        c: frozenset(ring[(p + j) % n] for j in range(-half, half + 1) if j != 0) & present
-        for p, c in enumerate(ring)
-        if c in present
-    }
+    ring = all_ring_neighbours(config, session)
+    return {c: ring[c] & present for c in present}

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from secagg import columnpack
 from secagg.codec import SERVER_ID, FieldWriter, Header, MessageType, Reader, Writer, check_ids
 from secagg.errors import DecodeError, EncodeError
+from secagg.masking import keytree
 from secagg.masking.config import MaskingConfig
 from secagg.primitives.aead import NONCE_BYTES, TAG_BYTES
 from secagg.primitives.keyagreement import PUBLIC_KEY_BYTES
@@ -144,20 +145,24 @@ class AdvertiseKeys:
 
 @dataclass(frozen=True)
 class KeyBroadcast:
-    """Round 0, server -> each client: the digest of every advertised key
-    (:func:`~secagg.masking.config.keys_digest`, which the session id hashes), and the
-    (id, encryption key, masking key) of the recipient and of its neighbours that
-    advertised, in the malicious mode each with its (model digest, signature) in
-    ``attestations`` (empty in the honest mode). O(k) entries, not O(n): a client never
-    needs a non-neighbour's keys."""
+    """Round 0, server -> each client: the key digest (the root of the
+    :class:`~secagg.masking.keytree.KeyTree` over every advertised key, which the session
+    id hashes), the (id, encryption key, masking key) of the recipient and of its ring
+    neighbours that advertised, in the malicious mode each with its (model digest,
+    signature) in ``attestations`` (empty in the honest mode), and ``proofs``: for the
+    recipient and each ring neighbour in id order, the key tree path of its leaf
+    (present or absent), so the client can check the digest against everything it was
+    shown. O(k log n) bytes, not O(n). For a complete graph the list holds every key,
+    the client rebuilds the tree itself and ``proofs`` is empty."""
 
     TYPE: ClassVar[MessageType] = MessageType.KEY_BROADCAST
     session_id: bytes  # the announce id
     round: int
     recipient: int
-    key_digest: bytes  # keys_digest of every advertised key
+    key_digest: bytes  # the key tree's root
     keys: tuple[tuple[int, bytes, bytes], ...]  # sorted by id
     attestations: tuple[tuple[bytes, bytes], ...] = ()  # (model digest, signature) per key
+    proofs: bytes = b""  # key tree paths, depth x 32 bytes each, in id order
 
     def encode(self) -> bytes:
         if len(self.key_digest) != KEY_DIGEST_BYTES:
@@ -168,7 +173,9 @@ class KeyBroadcast:
             _write_key_entries(w, self.keys, self.attestations)
         except TypeError as exc:  # unhashable: not tuples of ints and bytes
             raise EncodeError("the key list must be tuples of (id, key, key)") from exc
-        return w.getvalue()
+        if not isinstance(self.proofs, bytes):
+            raise EncodeError("the key tree paths must be bytes")
+        return w.var(self.proofs).getvalue()
 
     @classmethod
     def decode(cls, data: bytes, config: MaskingConfig) -> KeyBroadcast:
@@ -177,11 +184,15 @@ class KeyBroadcast:
         digest = r.fixed(KEY_DIGEST_BYTES)
         layout = _SIGNED_KEY_ENTRY if config.malicious else _KEY_ENTRY
         entries = r.records(layout, config.num_clients)
+        path = keytree.depth(config.num_clients) * keytree.HASH_BYTES
+        proofs = r.var((config.neighbours + 1) * path)
         r.done()
+        if (path == 0 and proofs) or (path and len(proofs) % path):
+            raise DecodeError("the key tree paths are not whole paths", sender=h.sender)
         _check_id_list(tuple(k[0] for k in entries), config, "key owner", h.sender)
         keys = tuple((e[0], e[1], e[2]) for e in entries)
         attestations = tuple((e[3], e[4]) for e in entries) if config.malicious else ()
-        return cls(h.session_id, h.round, h.recipient, digest, keys, attestations)
+        return cls(h.session_id, h.round, h.recipient, digest, keys, attestations, proofs)
 
 
 def _write_key_entries(

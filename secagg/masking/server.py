@@ -53,8 +53,9 @@ from secagg.errors import (
     WeakKeyError,
 )
 from secagg.masking import masks
-from secagg.masking.config import MaskingConfig, announce_id, keys_digest, session_id
-from secagg.masking.graph import all_neighbourhoods
+from secagg.masking.config import MaskingConfig, announce_id, session_id
+from secagg.masking.graph import all_ring_neighbours, is_complete
+from secagg.masking.keytree import KeyTree
 from secagg.masking.messages import (
     AdvertiseKeys,
     ClientMessage,
@@ -153,6 +154,34 @@ class _Unmasking:
 class _Done:
     outcome: Outcome
     round: _Round
+
+
+def key_lists(
+    config: MaskingConfig,
+    keys: Mapping[int, tuple[bytes, bytes]],
+    attestations: Mapping[int, tuple[bytes, bytes]] | None,
+    model_digest: bytes,
+) -> tuple[bytes, dict[int, frozenset[int]], dict[int, KeyBroadcast]]:
+    """Close the keys: the session id, the graph over the clients in ``keys``, and each
+    one's KeyBroadcast (its own and its neighbours' keys, with ``attestations`` in the
+    malicious mode, and the key tree paths that let it check the digest)."""
+    tree = KeyTree(config.num_clients, keys)
+    session = session_id(config, tree.root, model_digest)
+    ring = all_ring_neighbours(config, session)
+    graph = {cid: ring[cid] & keys.keys() for cid in keys}
+    complete = is_complete(config)
+    announce = announce_id(config)
+    outbox = {}
+    for cid in keys:
+        listed = sorted(graph[cid] | {cid})
+        signed = tuple(attestations[c] for c in listed) if attestations is not None else ()
+        # Paths for the client and every ring neighbour, absent ones included.
+        proofs = b"" if complete else b"".join(tree.path(c) for c in sorted(ring[cid] | {cid}))
+        entries = tuple((c, *keys[c]) for c in listed)
+        outbox[cid] = KeyBroadcast(
+            announce, config.round_number, cid, tree.root, entries, signed, proofs
+        )
+    return session, graph, outbox
 
 
 class MaskingServer(Machine[ServerStage]):
@@ -466,20 +495,9 @@ class MaskingServer(Machine[ServerStage]):
             self._abort_round(problem)
         record = self._record(_Keys)
         keys = dict(record.keys)
-        digest = keys_digest(keys)
-        session = session_id(self.config, digest, self._model)
-        graph = all_neighbourhoods(self.config, session, keys)
+        attestations = record.attestations if self.config.malicious else None
+        session, graph, outbox = key_lists(self.config, keys, attestations, self._model)
         self._advance(ServerStage.COLLECTING_SHARES, _Shares(_Round(keys, session, graph)))
-        outbox = {}
-        for cid in keys:
-            listed = sorted(graph[cid] | {cid})
-            attestations = (
-                tuple(record.attestations[c] for c in listed) if self.config.malicious else ()
-            )
-            entries = tuple((c, *keys[c]) for c in listed)
-            outbox[cid] = KeyBroadcast(
-                self._announce, self.round, cid, digest, entries, attestations
-            )
         return outbox
 
     # -- round 1: ShareKeys -------------------------------------------------------

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secagg.errors import UnknownNeighbourError
-from secagg.masking import ClientStage, Graph, ShareKeys
+from secagg.errors import KeyDigestError, UnknownClientError
+from secagg.masking import ClientStage, Graph
 from secagg.masking.graph import all_neighbourhoods, is_complete, ring_neighbours
+from secagg.primitives.keyagreement import KeyPair
 
 from .conftest import masking_config
 
@@ -72,15 +73,49 @@ def test_a_key_list_naming_a_stranger_is_refused(make_round) -> None:
     stranger = next(c for c in r.clients if c not in listed)
     extra = next(e for e in broadcasts[stranger].keys if e[0] == stranger)
     tampered = replace(mine, keys=tuple(sorted((*mine.keys, extra))))
-    with pytest.raises(UnknownNeighbourError):
+    with pytest.raises(UnknownClientError):
         r.clients[victim].handle(tampered.encode())
     assert r.clients[victim].stage is ClientStage.ABORTED
 
 
-def test_a_key_list_under_another_digest_gives_another_session(make_round) -> None:
-    # The digest is bound into the session id: a client shown another key set derives
-    # another session, so its shares never open for the others.
+def _harary_lists(make_round):
+    r = make_round(n=40, graph=Graph.HARARY, neighbours=6, threshold=4)
+    return r, r.advertise()
+
+
+def _refused(r, client: int, broadcast) -> None:
+    with pytest.raises(KeyDigestError):
+        r.clients[client].handle(broadcast.encode())
+    assert r.clients[client].stage is ClientStage.ABORTED
+
+
+def test_a_substituted_neighbour_key_is_refused(make_round) -> None:
+    r, lists = _harary_lists(make_round)
+    b = lists[1]
+    cid = next(c for c, _, _ in b.keys if c != 1)
+    fresh = KeyPair.generate().public  # a key the server holds the private half of
+    forged = tuple((c, e, fresh) if c == cid else (c, e, m) for c, e, m in b.keys)
+    _refused(r, 1, replace(b, keys=forged))
+
+
+def test_a_neighbour_that_advertised_cannot_be_shown_as_absent(make_round) -> None:
+    r, lists = _harary_lists(make_round)
+    b = lists[1]
+    hidden = next(e for e in b.keys if e[0] != 1)
+    _refused(r, 1, replace(b, keys=tuple(e for e in b.keys if e != hidden)))
+
+
+def test_a_key_list_with_missing_or_foreign_paths_is_refused(make_round) -> None:
+    r, lists = _harary_lists(make_round)
+    b = lists[1]
+    step = len(b.proofs) // 7  # the client and its 6 ring neighbours
+    _refused(r, 1, replace(b, proofs=b.proofs[:-step]))
+    _refused(r, 2, replace(lists[2], proofs=lists[3].proofs))
+
+
+def test_a_complete_list_must_hash_to_its_digest(make_round) -> None:
+    # SecAgg: every key is listed and the client rebuilds the tree; an old or made-up
+    # digest (one that does not commit to this client's fresh keys) is refused.
     r = make_round(n=5)
     b = r.advertise()[1]
-    reply = r.clients[1].handle(replace(b, key_digest=bytes(32)).encode())
-    assert ShareKeys.decode(reply, r.config).session_id != r.server.session_id
+    _refused(r, 1, replace(b, key_digest=bytes(32)))

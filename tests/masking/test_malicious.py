@@ -13,6 +13,7 @@ import pytest
 from secagg.errors import (
     ConfigurationError,
     ConsistencyCheckError,
+    KeyDigestError,
     ModelMismatchError,
     SessionMismatchError,
     SignatureError,
@@ -29,8 +30,9 @@ from secagg.masking import (
     MaskingServer,
     UnmaskingRequest,
 )
-from secagg.masking.config import corrupt_neighbours, keys_digest, malicious_threshold
+from secagg.masking.config import corrupt_neighbours, malicious_threshold
 from secagg.masking.graph import all_neighbourhoods
+from secagg.masking.keytree import KeyTree
 from secagg.masking.messages import ConsistencyRequest, ConsistencySignature
 from secagg.protocol.identity import CallbackVerifier, Roster, Security, generate_cohort
 from secagg.protocol.state import RestoreGuard
@@ -248,13 +250,31 @@ def test_mixed_model_cohorts_cannot_complete_a_round_together() -> None:
     adverts = {c: AdvertiseKeys.decode(client.start(), r.config) for c, client in r.clients.items()}
     entries = tuple((c, a.encryption_key, a.masking_key) for c, a in sorted(adverts.items()))
     attestations = tuple((a.model_digest, a.signature) for _, a in sorted(adverts.items()))
-    digest = keys_digest({c: (e, m) for c, e, m in entries})
+    digest = KeyTree(r.config.num_clients, {c: (e, m) for c, e, m in entries}).root
     for c, client in r.clients.items():
         broadcast = KeyBroadcast(
             adverts[c].session_id, r.config.round_number, c, digest, entries, attestations
         )
         with pytest.raises(ModelMismatchError):
             client.handle(broadcast.encode())
+
+
+@pytest.mark.parametrize("graph", [Graph.COMPLETE, Graph.HARARY])
+def test_a_rerun_round_cannot_reuse_an_earlier_executions_session(graph) -> None:
+    # A review's attack: a server re-runs a round number and sends every execution the
+    # same key digest, so that all share one session id and consistency signatures
+    # collected in aborted executions verify in the last. The digest commits to each
+    # client's fresh keys (the key tree), so clients shown an old digest refuse.
+    r = Round(n=12, graph=graph)
+    old = {c: KeyBroadcast.decode(d, r.config) for c, d in r.advertise().items()}
+    # The same round again: the same roster and configuration, fresh clients and keys.
+    r.clients = {c: r.client(c) for c in r.inputs}
+    r.server = MaskingServer(r.config, roster=r.roster, model_digest=MODEL)
+    for c, data in r.advertise().items():
+        replayed = replace(KeyBroadcast.decode(data, r.config), key_digest=old[c].key_digest)
+        with pytest.raises(KeyDigestError):
+            r.clients[c].handle(replayed.encode())
+        assert r.clients[c].stage is ClientStage.ABORTED
 
 
 def _signed_requests(r: Round) -> tuple[dict[int, bytes], dict[int, bytes]]:

@@ -59,7 +59,7 @@ def vectors() -> dict:
     share_keys = ShareKeys(
         bytes([4]) * 32, 3, 7, bytes([5]) * 32, ((2, bytes([6]) * SEALED_SHARE_BYTES),)
     )
-    # Client 7's list: the digest of every key, its own and its two neighbours' keys.
+    # Client 7's list: the key digest, its own and two neighbours' keys, the tree paths.
     key_list = KeyBroadcast(
         bytes([3]) * 32,
         3,
@@ -67,6 +67,8 @@ def vectors() -> dict:
         bytes([10]) * 32,
         ((2, bytes([11]) * 32, bytes([12]) * 32), (7, bytes([1]) * 32, bytes([2]) * 32),
          (9, bytes([13]) * 32, bytes([14]) * 32)),
+        (),
+        bytes([15]) * 64,  # key tree paths: here two of one 32-byte hash each
     )
     request = UnmaskingRequest(bytes([4]) * 32, 3, 2, (1, 5), (6,))
     decryption = DecryptionRequest.from_values(
