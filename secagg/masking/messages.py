@@ -8,6 +8,7 @@ before anything is used; anything irregular raises :class:`DecodeError`.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from typing import ClassVar
@@ -170,7 +171,7 @@ class KeyBroadcast:
         w = Writer(Header(self.TYPE, self.session_id, self.round, SERVER_ID, self.recipient))
         w.fixed(self.key_digest)
         try:
-            _write_key_entries(w, self.keys, self.attestations)
+            w.fixed(_key_entries(self.keys, self.attestations))
         except TypeError as exc:  # unhashable: not tuples of ints and bytes
             raise EncodeError("the key list must be tuples of (id, key, key)") from exc
         if not isinstance(self.proofs, bytes):
@@ -195,23 +196,27 @@ class KeyBroadcast:
         return cls(h.session_id, h.round, h.recipient, digest, keys, attestations, proofs)
 
 
-def _write_key_entries(
-    w: FieldWriter,
+@functools.lru_cache(maxsize=2)
+def _key_entries(
     keys: tuple[tuple[int, bytes, bytes], ...],
     attestations: tuple[tuple[bytes, bytes], ...],
-) -> None:
+) -> bytes:
+    """The counted key entries of a KeyBroadcast. Cached: for a complete graph the
+    server sends the same n entries to all n clients, and encoding them n times would
+    cost O(n^2)."""
+    w = FieldWriter()
     check_ids(tuple(cid for cid, _, _ in keys), encoding=True)
     # struct would silently pad or cut a key of the wrong length
     if {len(key) for entry in keys for key in entry[1:]} - {PUBLIC_KEY_BYTES}:
         raise EncodeError("public key has the wrong length")
     if not attestations:
-        w.records(_KEY_ENTRY, keys)
-        return
+        return w.records(_KEY_ENTRY, keys).getvalue()
     if len(attestations) != len(keys) or any(
         (len(m), len(sig)) != (MODEL_DIGEST_BYTES, SIGNATURE_BYTES) for m, sig in attestations
     ):
         raise EncodeError("one 32-byte model digest and 64-byte signature per key")
-    w.records(_SIGNED_KEY_ENTRY, [(*k, *a) for k, a in zip(keys, attestations, strict=True)])
+    entries = [(*k, *a) for k, a in zip(keys, attestations, strict=True)]
+    return w.records(_SIGNED_KEY_ENTRY, entries).getvalue()
 
 
 def _write_sealed(w: FieldWriter, items: tuple[tuple[int, bytes], ...]) -> None:

@@ -169,15 +169,23 @@ def key_lists(
     session = session_id(config, tree.root, model_digest)
     ring = all_ring_neighbours(config, session)
     graph = {cid: ring[cid] & keys.keys() for cid in keys}
-    complete = is_complete(config)
     announce = announce_id(config)
     outbox = {}
+    if is_complete(config):  # every client gets every key (one list, encoded once)
+        listed = sorted(keys)
+        entries = tuple((c, *keys[c]) for c in listed)
+        signed = tuple(attestations[c] for c in listed) if attestations is not None else ()
+        for cid in keys:
+            outbox[cid] = KeyBroadcast(
+                announce, config.round_number, cid, tree.root, entries, signed
+            )
+        return session, graph, outbox
     for cid in keys:
         listed = sorted(graph[cid] | {cid})
+        entries = tuple((c, *keys[c]) for c in listed)
         signed = tuple(attestations[c] for c in listed) if attestations is not None else ()
         # Paths for the client and every ring neighbour, absent ones included.
-        proofs = b"" if complete else b"".join(tree.path(c) for c in sorted(ring[cid] | {cid}))
-        entries = tuple((c, *keys[c]) for c in listed)
+        proofs = b"".join(tree.path(c) for c in sorted(ring[cid] | {cid}))
         outbox[cid] = KeyBroadcast(
             announce, config.round_number, cid, tree.root, entries, signed, proofs
         )
