@@ -73,7 +73,12 @@ def root_of_path(client: int, keys: Keys | None, path: bytes) -> bytes:
     with the digest. ``path`` must hold whole hashes (the caller checks its length)."""
     value = leaf(client, keys)
     position = client - 1
-    for height in range(len(path) // HASH_BYTES):
-        sibling = path[height * HASH_BYTES : (height + 1) * HASH_BYTES]
-        value = _node(sibling, value) if (position >> height) & 1 else _node(value, sibling)
+    sha256 = hashlib.sha256  # this loop runs k log n times per client: no calls in it
+    for start in range(0, len(path) - len(path) % HASH_BYTES, HASH_BYTES):
+        sibling = path[start : start + HASH_BYTES]
+        if position & 1:
+            value = sha256(_NODE + sibling + value).digest()
+        else:
+            value = sha256(_NODE + value + sibling).digest()
+        position >>= 1
     return value
