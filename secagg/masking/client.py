@@ -56,7 +56,7 @@ from secagg.errors import (
 from secagg.masking import masks
 from secagg.masking.config import MaskingConfig, announce_id, session_id
 from secagg.masking.graph import is_complete, ring_neighbours
-from secagg.masking.keytree import HASH_BYTES, KeyTree, depth, root_of_path
+from secagg.masking.keytree import LEVEL_BYTES, KeyTree, depth, root_of_path
 from secagg.masking.messages import (
     SHARE_PLAINTEXT_BYTES,
     AdvertiseKeys,
@@ -438,7 +438,7 @@ class MaskingClient(Machine[ClientStage]):
                 raise KeyDigestError("the key list does not hash to its digest")
             return
         checked = sorted(ring | {self.id})
-        step = depth(self.config.num_clients) * HASH_BYTES
+        step = depth(self.config.num_clients) * LEVEL_BYTES
         if len(broadcast.proofs) != step * len(checked):
             raise KeyDigestError(f"the key list carries paths for {len(checked)} clients")
         for i, cid in enumerate(checked):

@@ -10,10 +10,13 @@ in this one. It is also common to every honest client: a client cannot be shown 
 stale or substituted key, or a neighbour that advertised shown as absent, without its
 digest, and hence its session, differing from the others'.
 
-Leaf i (client id i, 1..n, then absent padding up to a power of two) hashes
+The tree is 4-ary: a path is 3 sibling hashes per level, but there are half as many
+levels as in a binary tree, so a client hashes half as often (it checks k + 1 paths).
+Leaf i (client id i, 1..n, then absent padding up to a power of four) hashes
 ``0x00 || "secagg/v1/key-leaf" || id u32 || (0x01 || c_pk || s_pk  or  0x00)``; an inner
-node hashes ``0x01 || left || right`` (the prefixes keep leaves and nodes apart). A path
-is the sibling hashes from the leaf up, ``depth`` of them, 32 bytes each.
+node hashes ``0x01 || child 0 || child 1 || child 2 || child 3`` (the prefixes keep
+leaves and nodes apart). A path is, from the leaf up, the 3 siblings of each level in
+child order, ``depth`` levels of 96 bytes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import struct
 from collections.abc import Mapping
 
 HASH_BYTES = 32
+ARITY = 4
+LEVEL_BYTES = (ARITY - 1) * HASH_BYTES  # one level of a path
 _LEAF, _NODE = b"\x00", b"\x01"
 _LABEL = b"secagg/v1/key-leaf"
 
@@ -30,8 +35,8 @@ Keys = tuple[bytes, bytes]
 
 
 def depth(num_clients: int) -> int:
-    """Levels above the leaves: the smallest d with 2^d >= n."""
-    return max(num_clients - 1, 0).bit_length()
+    """Levels above the leaves: the smallest d with 4^d >= n."""
+    return (max(num_clients - 1, 0).bit_length() + 1) // 2
 
 
 def leaf(client: int, keys: Keys | None) -> bytes:
@@ -41,19 +46,19 @@ def leaf(client: int, keys: Keys | None) -> bytes:
     return hashlib.sha256(_LEAF + _LABEL + struct.pack(">I", client) + body).digest()
 
 
-def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(_NODE + left + right).digest()
+def _node(children: list[bytes]) -> bytes:
+    return hashlib.sha256(_NODE + b"".join(children)).digest()
 
 
 class KeyTree:
     """The server's tree over every advertised key of a cohort of ``num_clients``."""
 
     def __init__(self, num_clients: int, keys: Mapping[int, Keys]) -> None:
-        size = 1 << depth(num_clients)
+        size = ARITY ** depth(num_clients)
         level = [leaf(i, keys.get(i)) for i in range(1, size + 1)]
         self._levels = [level]
         while len(level) > 1:
-            level = [_node(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+            level = [_node(level[i : i + ARITY]) for i in range(0, len(level), ARITY)]
             self._levels.append(level)
 
     @property
@@ -62,23 +67,23 @@ class KeyTree:
 
     def path(self, client: int) -> bytes:
         """The sibling hashes from ``client``'s leaf up to the root."""
+        parts = []
         position = client - 1
-        return b"".join(
-            level[(position >> height) ^ 1] for height, level in enumerate(self._levels[:-1])
-        )
+        for level in self._levels[:-1]:
+            first = position - position % ARITY
+            parts += [level[i] for i in range(first, first + ARITY) if i != position]
+            position //= ARITY
+        return b"".join(parts)
 
 
 def root_of_path(client: int, keys: Keys | None, path: bytes) -> bytes:
     """The root that ``path`` leads to from ``client``'s leaf with ``keys``; compare it
-    with the digest. ``path`` must hold whole hashes (the caller checks its length)."""
+    with the digest. ``path`` must hold whole levels (the caller checks its length)."""
     value = leaf(client, keys)
     position = client - 1
-    sha256 = hashlib.sha256  # this loop runs k log n times per client: no calls in it
-    for start in range(0, len(path) - len(path) % HASH_BYTES, HASH_BYTES):
-        sibling = path[start : start + HASH_BYTES]
-        if position & 1:
-            value = sha256(_NODE + sibling + value).digest()
-        else:
-            value = sha256(_NODE + value + sibling).digest()
-        position >>= 1
+    sha256 = hashlib.sha256  # this loop runs per level of k + 1 paths: no calls in it
+    for start in range(0, len(path) - len(path) % LEVEL_BYTES, LEVEL_BYTES):
+        at = start + (position % ARITY) * HASH_BYTES  # where this node sits among them
+        value = sha256(_NODE + path[start:at] + value + path[at : start + LEVEL_BYTES]).digest()
+        position //= ARITY
     return value

@@ -185,7 +185,7 @@ class KeyBroadcast:
         digest = r.fixed(KEY_DIGEST_BYTES)
         layout = _SIGNED_KEY_ENTRY if config.malicious else _KEY_ENTRY
         entries = r.records(layout, config.num_clients)
-        path = keytree.depth(config.num_clients) * keytree.HASH_BYTES
+        path = keytree.depth(config.num_clients) * keytree.LEVEL_BYTES
         proofs = r.var((config.neighbours + 1) * path)
         r.done()
         if (path == 0 and proofs) or (path and len(proofs) % path):

@@ -18,6 +18,7 @@ import numpy as np
 from secagg import columnpack
 from secagg.bitpack import pack
 from secagg.codec import Header, MessageType
+from secagg.masking.keytree import KeyTree
 from secagg.masking.messages import (
     AdvertiseKeys,
     KeyBroadcast,
@@ -68,8 +69,10 @@ def vectors() -> dict:
         ((2, bytes([11]) * 32, bytes([12]) * 32), (7, bytes([1]) * 32, bytes([2]) * 32),
          (9, bytes([13]) * 32, bytes([14]) * 32)),
         (),
-        bytes([15]) * 64,  # key tree paths: here two of one 32-byte hash each
+        bytes([15]) * 192,  # key tree paths: here two of one 96-byte level each
     )
+    # A key tree over clients 1, 3 and 5 of 5 (2 and 4 did not advertise).
+    tree = KeyTree(5, {c: (bytes([c]) * 32, bytes([c + 100]) * 32) for c in (1, 3, 5)})
     request = UnmaskingRequest(bytes([4]) * 32, 3, 2, (1, 5), (6,))
     decryption = DecryptionRequest.from_values(
         Header(MessageType.PAILLIER_DECRYPTION_REQUEST, bytes([8]) * 32, 3, 0, 1),
@@ -93,6 +96,8 @@ def vectors() -> dict:
         "advertise_keys": advertise.encode().hex(),
         "masked_input": masked.encode().hex(),
         "key_broadcast": key_list.encode().hex(),
+        "key_tree": {"root": tree.root.hex(), "path_3": tree.path(3).hex(),
+                     "path_4": tree.path(4).hex()},
         "share_keys": share_keys.encode().hex(),
         "unmasking_request": request.encode().hex(),
         "paillier_decryption_request": decryption.encode().hex(),

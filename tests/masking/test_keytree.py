@@ -1,0 +1,59 @@
+"""The key tree: every client's path leads to the root from its own leaf, and from no
+other leaf, keys or absence; the root commits to every key."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from secagg.masking.keytree import LEVEL_BYTES, KeyTree, depth, leaf, root_of_path
+
+
+def _keys(n: int, absent: set[int]) -> dict[int, tuple[bytes, bytes]]:
+    return {
+        c: (bytes([c % 256]) * 32, bytes([(c * 7) % 256, 1]) * 16)
+        for c in range(1, n + 1)
+        if c not in absent
+    }
+
+
+@pytest.mark.parametrize(
+    ("n", "levels"), [(1, 0), (2, 1), (4, 1), (5, 2), (16, 2), (17, 3), (10_000, 7)]
+)
+def test_depth_is_the_smallest_power_of_four_cover(n: int, levels: int) -> None:
+    assert depth(n) == levels
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 70), absent=st.sets(st.integers(1, 70), max_size=10), data=st.data())
+def test_every_path_leads_to_the_root_and_nothing_else_does(n, absent, data) -> None:
+    keys = _keys(n, absent)
+    tree = KeyTree(n, keys)
+    for c in range(1, n + 1):
+        path = tree.path(c)
+        assert len(path) == depth(n) * LEVEL_BYTES
+        assert root_of_path(c, keys.get(c), path) == tree.root
+    c = data.draw(st.integers(1, n))
+    path = tree.path(c)
+    other = (bytes(32), bytes(32))
+    # Other keys, absence instead of presence (or the reverse), another position.
+    assert root_of_path(c, other, path) != tree.root
+    assert root_of_path(c, None if c in keys else other, path) != tree.root
+    if n > 1:
+        d = data.draw(st.integers(1, n).filter(lambda x: x != c))
+        assert root_of_path(d, keys.get(c), path) != tree.root
+    if path:  # a flipped bit anywhere in the path
+        i = data.draw(st.integers(0, len(path) - 1))
+        flipped = path[:i] + bytes([path[i] ^ 1]) + path[i + 1 :]
+        assert root_of_path(c, keys.get(c), flipped) != tree.root
+
+
+def test_the_root_commits_to_every_key_and_to_absence() -> None:
+    keys = _keys(9, {4})
+    root = KeyTree(9, keys).root
+    changed = dict(keys)
+    changed[7] = (keys[7][0], bytes(32))
+    assert KeyTree(9, changed).root != root
+    assert KeyTree(9, {**keys, 4: (bytes(32), bytes(32))}).root != root
+    assert leaf(4, None) != leaf(5, None)  # absent leaves are bound to their position
