@@ -57,6 +57,7 @@ class KeyTree:
         size = ARITY ** depth(num_clients)
         level = [leaf(i, keys.get(i)) for i in range(1, size + 1)]
         self._levels = [level]
+        self._paths: dict[int, bytes] = {}
         while len(level) > 1:
             level = [_node(level[i : i + ARITY]) for i in range(0, len(level), ARITY)]
             self._levels.append(level)
@@ -66,14 +67,19 @@ class KeyTree:
         return self._levels[-1][0]
 
     def path(self, client: int) -> bytes:
-        """The sibling hashes from ``client``'s leaf up to the root."""
+        """The sibling hashes from ``client``'s leaf up to the root (kept: the server
+        sends each client's path to it and to each of its k neighbours)."""
+        cached = self._paths.get(client)
+        if cached is not None:
+            return cached
         parts = []
         position = client - 1
         for level in self._levels[:-1]:
             first = position - position % ARITY
             parts += [level[i] for i in range(first, first + ARITY) if i != position]
             position //= ARITY
-        return b"".join(parts)
+        self._paths[client] = path = b"".join(parts)
+        return path
 
 
 def root_of_path(client: int, keys: Keys | None, path: bytes) -> bytes:
