@@ -308,10 +308,8 @@ COMPARE_TARGETS = (
 def read_flower_compare(path: Path) -> dict[str, Any] | None:
     """The JSON of ``python -m benchmarks flower``, or None when absent. Raises
     ReportError when it is not the JSON that command writes."""
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+
+    def check(data: dict[str, Any]) -> None:
         for point in data["points"]:
             int(point["clients"]), int(point["dim"]), bool(point["target"])
             for name in ("ours", "flower"):
@@ -329,10 +327,8 @@ def read_flower_compare(path: Path) -> dict[str, Any] | None:
         for codec in data["baseline_codec"]:
             int(codec["clients"]), int(codec["dim"]), float(codec["codec_share"]["median"])
         int(data["reps"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ReportError(f"{path}: not the output of python -m benchmarks flower ({exc})") from exc
-    result: dict[str, Any] = data
-    return result
+
+    return read_result(path, "flower", check)
 
 
 def _spread_text(ratio: Mapping[str, float]) -> str:
@@ -603,20 +599,16 @@ def _scale_section(points: Sequence[Point]) -> list[str]:
 def read_dp(path: Path) -> dict[str, Any] | None:
     """The JSON of ``python -m benchmarks dp``, or None when absent. Raises
     ReportError when it is not what that command writes."""
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+
+    def check(data: dict[str, Any]) -> None:
         for point in data["points"]:
             float(point["plain_quantize_s"])
             float(point["bytes"]["ratio"])
             for mechanism in ("ddg", "skellam"):
                 float(point[mechanism]["encode_s"])
         float(data["targets"]["encode_s"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ReportError(f"{path}: not the output of python -m benchmarks dp ({exc})") from exc
-    result: dict[str, Any] = data
-    return result
+
+    return read_result(path, "dp", check)
 
 
 def _dp_section(data: Mapping[str, Any] | None, shown: str) -> list[str]:
@@ -669,36 +661,45 @@ def _dp_section(data: Mapping[str, Any] | None, shown: str) -> list[str]:
 def read_malicious(path: Path) -> dict[str, Any] | None:
     """The JSON of ``python -m benchmarks malicious``, or None when absent. Raises
     ReportError when it is not the JSON that command writes."""
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+
+    def check(data: dict[str, Any]) -> None:
         for point in data["points"]:
             for variant in point["variants"].values():
                 for key in ("total_cpu_s", "ratio", "ratio_min", "ratio_max", "neighbours"):
                     float(variant[key])
         float(data["primitives"]["ed25519_verify_us"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ReportError(
-            f"{path}: not the output of python -m benchmarks malicious ({exc})"
-        ) from exc
-    result: dict[str, Any] = data
-    return result
+
+    return read_result(path, "malicious", check)
 
 
 def read_scale(path: Path) -> dict[str, Any] | None:
     """The JSON of ``python -m benchmarks scale``, or None when absent. Raises
     ReportError when it is not the JSON that command writes."""
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+
+    def check(data: dict[str, Any]) -> None:
         for point in data["points"]:
             for key in ("clients", "total_cpu_s", "client_cpu_s", "peak_rss_mb", "floor_s"):
                 float(point[key])
         float(data["exponents"]["total_cpu_s"])
+
+    return read_result(path, "scale", check)
+
+
+def read_result(
+    path: Path, command: str, check: Callable[[dict[str, Any]], None]
+) -> dict[str, Any] | None:
+    """The JSON a ``python -m benchmarks COMMAND`` wrote at ``path``, or None when it is
+    absent. ``check`` reads the fields the report uses (raising KeyError, TypeError or
+    ValueError when one is missing or of the wrong kind). Raises ReportError."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        check(data)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ReportError(f"{path}: not the output of python -m benchmarks scale ({exc})") from exc
+        raise ReportError(
+            f"{path}: not the output of python -m benchmarks {command} ({exc})"
+        ) from exc
     result: dict[str, Any] = data
     return result
 
