@@ -29,7 +29,8 @@ MAGIC = b"SA"
 # 2: masked vectors column-packed (secagg.columnpack)
 # 3: masked input length = protected length; decryption requests name their contributors;
 #    ShareKeys carries a commitment to b_u; plain input messages
-# 4: KeyBroadcast carries the key digest and the recipient's neighbours' keys only
+# 4: KeyBroadcast carries the key tree root, the recipient's and its neighbours' keys and
+#    their key tree paths (secagg.masking.keytree)
 VERSION = 4
 SESSION_ID_BYTES = 32
 SERVER_ID = 0  # the server's party id; clients are 1..n

@@ -118,14 +118,13 @@ def _rounding_entropy(scenario: Scenario, position: int) -> Entropy:
     return entropy
 
 
-def protected_input(scenario: Scenario, position: int) -> npt.NDArray[np.unsignedinteger]:
-    """The quantized, weight-1 protected vector of the client at ``position``."""
-    return encode_weighted(
-        client_update(scenario, position),
-        1,
-        scenario.quantization,
-        _rounding_entropy(scenario, position),
-    )
+def protected_input(
+    scenario: Scenario, position: int, update: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.unsignedinteger]:
+    """The quantized, weight-1 protected vector of the client at ``position`` (of its
+    ``update`` when already made)."""
+    x = client_update(scenario, position) if update is None else update
+    return encode_weighted(x, 1, scenario.quantization, _rounding_entropy(scenario, position))
 
 
 def dropouts(scenario: Scenario, first: int) -> dict[int, DropStage]:
@@ -152,9 +151,7 @@ class _Totals:
         """The input of client ``cid`` (position cid - 1), quantized on its CPU account."""
         x = client_update(self.scenario, cid - 1)
         with self.ledger.charge(cid, "quantize"):
-            vector = encode_weighted(
-                x, 1, self.scenario.quantization, _rounding_entropy(self.scenario, cid - 1)
-            )
+            vector = protected_input(self.scenario, cid - 1, x)
         self.protected += vector
         self.floats += x
         return vector

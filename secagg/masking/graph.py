@@ -102,5 +102,7 @@ def all_neighbourhoods(
     """Every member's neighbourhood (the server's view); equal to :func:`neighbourhood`
     for each member."""
     present = frozenset(members)
+    if is_complete(config):  # no ring of n sets of n - 1 to intersect
+        return {c: present - {c} for c in present}
     ring = all_ring_neighbours(config, session)
     return {c: ring[c] & present for c in present}

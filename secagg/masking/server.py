@@ -54,7 +54,7 @@ from secagg.errors import (
 )
 from secagg.masking import masks
 from secagg.masking.config import MaskingConfig, announce_id, session_id
-from secagg.masking.graph import all_ring_neighbours, is_complete
+from secagg.masking.graph import all_neighbourhoods, all_ring_neighbours, is_complete
 from secagg.masking.keytree import KeyTree
 from secagg.masking.messages import (
     AdvertiseKeys,
@@ -167,11 +167,10 @@ def key_lists(
     malicious mode, and the key tree paths that let it check the digest)."""
     tree = KeyTree(config.num_clients, keys)
     session = session_id(config, tree.root, model_digest)
-    ring = all_ring_neighbours(config, session)
-    graph = {cid: ring[cid] & keys.keys() for cid in keys}
     announce = announce_id(config)
     outbox = {}
     if is_complete(config):  # every client gets every key (one list, encoded once)
+        graph = all_neighbourhoods(config, session, keys)
         listed = sorted(keys)
         entries = tuple((c, *keys[c]) for c in listed)
         signed = tuple(attestations[c] for c in listed) if attestations is not None else ()
@@ -180,6 +179,8 @@ def key_lists(
                 announce, config.round_number, cid, tree.root, entries, signed
             )
         return session, graph, outbox
+    ring = all_ring_neighbours(config, session)
+    graph = {cid: ring[cid] & keys.keys() for cid in keys}
     for cid in keys:
         listed = sorted(graph[cid] | {cid})
         entries = tuple((c, *keys[c]) for c in listed)
