@@ -119,19 +119,25 @@ def split(
     if any(not isinstance(s, bytes) or len(s) != SECRET_BYTES for s in secrets):
         raise ShamirError("every secret must be 32 bytes")
     randomness = _random_elements(entropy, len(secrets) * (threshold - 1))
+    # Coefficients highest degree first, for Horner's rule.
     polys = [
-        [int.from_bytes(s, "big"), *randomness[i * (threshold - 1) : (i + 1) * (threshold - 1)]]
+        [*randomness[i * (threshold - 1) : (i + 1) * (threshold - 1)][::-1], int.from_bytes(s, "big")]
         for i, s in enumerate(secrets)
     ]
-    shares = []
-    for x in xs:
-        # f(x) = sum c_i x^i: the powers once per holder, then one reduction per value
-        # (a C-level dot product; Horner would reduce t times).
-        powers = [1] * threshold
-        for i in range(1, threshold):
-            powers[i] = powers[i - 1] * x % PRIME
-        shares.append(Share(x=x, ys=tuple(_dot(coeffs, powers) for coeffs in polys)))
-    return shares
+    return [Share(x=x, ys=tuple(_horner(coeffs, x) for coeffs in polys)) for x in xs]
+
+
+def _horner(coeffs_high_first: Sequence[int], x: int) -> int:
+    """f(x) mod p by Horner's rule. Holder points are small integers (client ids), and
+    an unreduced step adds only log2(x) bits to the accumulator: it is reduced once
+    per ``step`` steps, when it may have grown by about 512 bits, not at every step."""
+    step = max(1, 512 // x.bit_length())
+    acc = 0
+    for start in range(0, len(coeffs_high_first), step):
+        for c in coeffs_high_first[start : start + step]:
+            acc = acc * x + c
+        acc %= PRIME
+    return acc
 
 
 # --- field and polynomial helpers (coefficient lists, lowest degree first) ----------
@@ -311,9 +317,11 @@ class _Holders:
 def lagrange_at_zero(xs: Sequence[int]) -> list[int]:
     """Coefficients l_i with f(0) = sum l_i f(x_i) for any polynomial of degree < len(xs)."""
     _check_points(xs)
-    nums = [_prod_mod([xj for xj in xs if xj != xi]) for xi in xs]
-    dens = [_prod_mod([xj - xi for xj in xs if xj != xi]) for xi in xs]
-    return [n * d % PRIME for n, d in zip(nums, _batch_inverse(dens), strict=True)]
+    # l_i = prod_{j != i} x_j / (x_j - x_i) = (prod_j x_j) / (x_i prod_{j != i} (x_j - x_i)):
+    # one product of all points instead of one per point without x_i.
+    total = _prod_mod(xs)
+    dens = [xi * _prod_mod([xj - xi for xj in xs if xj != xi]) % PRIME for xi in xs]
+    return [total * inv % PRIME for inv in _batch_inverse(dens)]
 
 
 def _check_shares(shares: Sequence[Share], threshold: int) -> int:
