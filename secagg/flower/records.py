@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -194,13 +193,6 @@ def model_arrays(content: RecordDict) -> tuple[Layout, list[npt.NDArray[np.float
         tuple(a.dtype.str for a in arrays),
     )
     return layout, arrays
-
-
-def flatten(arrays: Sequence[npt.NDArray[np.floating]]) -> npt.NDArray[np.float64]:
-    """The arrays as one float64 vector, in order."""
-    if not arrays:
-        return np.zeros(0)
-    return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
 
 
 def reply_weight(content: RecordDict, key: str) -> int:

@@ -342,7 +342,7 @@ def updated_arrays(
     for array in layout_arrays:
         size = array.size
         step = mean_update[start : start + size].reshape(array.shape)
-        out.append((array.astype(np.float64) + step).astype(array.dtype))
+        out.append(np.add(array, step, dtype=np.float64).astype(array.dtype))
         start += size
     if start != mean_update.size:
         raise ConfigurationError("the mean update does not fit the model")

@@ -26,7 +26,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
 from secagg.errors import ConfigurationError
-from secagg.flower.records import flatten, model_arrays
+from secagg.flower.records import model_arrays
 from secagg.flower.server import RoundReport, SecAggSettings, SecureRound, updated_arrays
 
 log = logging.getLogger(__name__)
@@ -122,9 +122,8 @@ class SecAggWorkflow:
         proxies = {proxy.node_id: proxy for proxy, _ in sampled}
         contents = {proxy.node_id: compat.fitins_to_recorddict(ins, True) for proxy, ins in sampled}
         current = parameters_to_ndarrays(parameters)
-        secure = SecureRound(
-            self.settings, list(proxies), int(flatten(current).size), current_round
-        )
+        dim = sum(int(a.size) for a in current)
+        secure = SecureRound(self.settings, list(proxies), dim, current_round)
         report = secure.run(grid, contents)
         self.reports.append(report)
         if report.mean_update is None:

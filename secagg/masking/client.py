@@ -56,7 +56,7 @@ from secagg.errors import (
 from secagg.masking import masks
 from secagg.masking.config import MaskingConfig, announce_id, session_id
 from secagg.masking.graph import is_complete, ring_neighbours
-from secagg.masking.keytree import LEVEL_BYTES, KeyTree, depth, root_of_path
+from secagg.masking.keytree import LEVEL_BYTES, KeyTree, depth, first_unproven
 from secagg.masking.messages import (
     SHARE_PLAINTEXT_BYTES,
     AdvertiseKeys,
@@ -441,10 +441,13 @@ class MaskingClient(Machine[ClientStage]):
         step = depth(self.config.num_clients) * LEVEL_BYTES
         if len(broadcast.proofs) != step * len(checked):
             raise KeyDigestError(f"the key list carries paths for {len(checked)} clients")
-        for i, cid in enumerate(checked):
-            path = broadcast.proofs[i * step : (i + 1) * step]
-            if root_of_path(cid, keys.get(cid), path) != digest:
-                raise KeyDigestError(f"client {cid}'s keys are not the digest's")
+        proofs = broadcast.proofs
+        claims = [
+            (cid, keys.get(cid), proofs[i * step : (i + 1) * step]) for i, cid in enumerate(checked)
+        ]
+        wrong = first_unproven(digest, claims)
+        if wrong is not None:
+            raise KeyDigestError(f"client {wrong}'s keys are not the digest's")
 
     def _check_attestations(self, broadcast: KeyBroadcast) -> None:
         """Malicious mode: every client of the list (this client and its neighbours) got

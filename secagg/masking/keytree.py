@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 HASH_BYTES = 32
 ARITY = 4
@@ -93,3 +93,35 @@ def root_of_path(client: int, keys: Keys | None, path: bytes) -> bytes:
         value = sha256(_NODE + path[start:at] + value + path[at : start + LEVEL_BYTES]).digest()
         position //= ARITY
     return value
+
+
+def first_unproven(digest: bytes, claims: Sequence[tuple[int, Keys | None, bytes]]) -> int | None:
+    """The first client of ``claims`` (client, keys or None, path) whose path does not
+    lead from its leaf to ``digest``, or None when every one does.
+
+    Exactly as if :func:`root_of_path` were compared with ``digest`` for each claim, but
+    the paths of nearby clients meet below the root: once a path reaches a node that an
+    earlier, verified path reached with the same value and the same siblings above it,
+    its remaining hashes would repeat that path's, so they are skipped. Paths must hold
+    whole levels (the caller checks their length)."""
+    seen: dict[tuple[int, int], tuple[bytes, bytes, int]] = {}
+    sha256 = hashlib.sha256
+    for client, keys, path in claims:
+        value = leaf(client, keys)
+        position = client - 1
+        starts = range(0, len(path) - len(path) % LEVEL_BYTES, LEVEL_BYTES)
+        for level, start in enumerate(starts):
+            earlier = seen.get((level, position))
+            if earlier is not None:
+                known, other, other_start = earlier
+                if value != known or path[start:] != other[other_start:]:
+                    return client
+                break
+            seen[(level, position)] = (value, path, start)
+            at = start + (position % ARITY) * HASH_BYTES
+            value = sha256(_NODE + path[start:at] + value + path[at : start + LEVEL_BYTES]).digest()
+            position //= ARITY
+        else:
+            if value != digest:
+                return client
+    return None

@@ -627,9 +627,8 @@ class MaskingServer(Machine[ServerStage]):
         """(survivors, whose b_u is needed; dropped clients, whose s_u^SK is needed)."""
         inputs = self._record(_Unmasking).inputs
         survivors = sorted(inputs.uploaded)
-        dropped = sorted(
-            c for c in inputs.live - set(survivors) if inputs.round.graph[c] & set(survivors)
-        )
+        graph = inputs.round.graph
+        dropped = sorted(c for c in inputs.live - inputs.uploaded if graph[c] & inputs.uploaded)
         return survivors, dropped
 
     def _collected_shares(self) -> tuple[dict[int, list[Share]], dict[int, list[Share]]]:

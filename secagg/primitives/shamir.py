@@ -93,11 +93,12 @@ def _check_int(what: str, value: object) -> None:
 
 
 def _check_points(xs: Sequence[int]) -> None:
-    for x in xs:
-        _check_int("a share point", x)
+    if not all(type(x) is int for x in xs):  # the common case in one pass
+        for x in xs:
+            _check_int("a share point", x)
     if len(set(xs)) != len(xs):
         raise ShamirError("share points must be distinct")
-    if any(not 0 < x < PRIME for x in xs):
+    if not all(0 < x < PRIME for x in xs):
         raise ShamirError("share points must be in 1..p-1")
 
 
@@ -119,9 +120,10 @@ def split(
     if any(not isinstance(s, bytes) or len(s) != SECRET_BYTES for s in secrets):
         raise ShamirError("every secret must be 32 bytes")
     randomness = _random_elements(entropy, len(secrets) * (threshold - 1))
-    # Coefficients highest degree first, for Horner's rule.
+    degree = threshold - 1
+    # Coefficients highest degree first, for Horner's rule; the secret is f(0).
     polys = [
-        [*randomness[i * (threshold - 1) : (i + 1) * (threshold - 1)][::-1], int.from_bytes(s, "big")]
+        [*randomness[i * degree : (i + 1) * degree][::-1], int.from_bytes(s, "big")]
         for i, s in enumerate(secrets)
     ]
     return [Share(x=x, ys=tuple(_horner(coeffs, x) for coeffs in polys)) for x in xs]
@@ -332,8 +334,9 @@ def _check_shares(shares: Sequence[Share], threshold: int) -> int:
     if threshold < 1:
         raise ShamirError(f"threshold {threshold} must be at least 1")
     xs = [s.x for s in shares]
-    for x in xs:
-        _check_int("a share point", x)
+    if not all(type(x) is int for x in xs):
+        for x in xs:
+            _check_int("a share point", x)
     if len(set(xs)) != len(xs):
         raise ShamirError("two shares from the same holder")
     if len(shares) < threshold:
@@ -344,11 +347,14 @@ def _check_shares(shares: Sequence[Share], threshold: int) -> int:
     count = len(shares[0].ys)
     if any(len(s.ys) != count for s in shares):
         raise ShamirError("holders disagree on the number of shared secrets")
-    for share in shares:
-        for y in share.ys:
-            _check_int("a share value", y)
-            if not 0 <= y < PRIME:
-                raise ShamirError("share value outside the field")
+    # One pass over every value (a server recovers thousands of secrets per round);
+    # ``type(y) is int`` is _check_int's test for the exact int type.
+    if not all(type(y) is int and 0 <= y < PRIME for share in shares for y in share.ys):
+        for share in shares:
+            for y in share.ys:
+                _check_int("a share value", y)
+                if not 0 <= y < PRIME:
+                    raise ShamirError("share value outside the field")
     return count
 
 

@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secagg.masking.keytree import LEVEL_BYTES, KeyTree, depth, leaf, root_of_path
+from secagg.masking.keytree import (
+    LEVEL_BYTES,
+    KeyTree,
+    depth,
+    first_unproven,
+    leaf,
+    root_of_path,
+)
 
 
 def _keys(n: int, absent: set[int]) -> dict[int, tuple[bytes, bytes]]:
@@ -57,3 +64,40 @@ def test_the_root_commits_to_every_key_and_to_absence() -> None:
     assert KeyTree(9, changed).root != root
     assert KeyTree(9, {**keys, 4: (bytes(32), bytes(32))}).root != root
     assert leaf(4, None) != leaf(5, None)  # absent leaves are bound to their position
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(2, 300),
+    absent=st.sets(st.integers(1, 300), max_size=20),
+    data=st.data(),
+)
+def test_checking_paths_together_finds_what_checking_each_finds(n, absent, data) -> None:
+    """Paths that meet below the root share their upper hashes: the batch check must
+    still refuse exactly the claims that fail alone (the first of them), whatever is
+    tampered with: a key, absence, a position, a bit of a path below or above the
+    meeting point, or a whole path swapped for a neighbour's."""
+    keys = _keys(n, absent)
+    tree = KeyTree(n, keys)
+    clients = sorted(data.draw(st.sets(st.integers(1, n), min_size=1, max_size=min(n, 30))))
+    claims = [(c, keys.get(c), tree.path(c)) for c in clients]
+    assert first_unproven(tree.root, claims) is None
+    assert first_unproven(bytes(32), claims) == clients[0]
+    i = data.draw(st.integers(0, len(claims) - 1))
+    c, k, path = claims[i]
+    tampering = data.draw(st.sampled_from(["keys", "absence", "bit", "swap", "position"]))
+    if tampering == "keys":
+        claims[i] = (c, (bytes(32), bytes(32)), path)
+    elif tampering == "absence":
+        claims[i] = (c, None if k is not None else (bytes(32), bytes(32)), path)
+    elif tampering == "bit" and path:
+        j = data.draw(st.integers(0, len(path) - 1))
+        claims[i] = (c, k, path[:j] + bytes([path[j] ^ 0x80]) + path[j + 1 :])
+    elif tampering == "swap" and len(claims) > 1:
+        other = claims[(i + 1) % len(claims)][2]
+        claims[i] = (c, k, other)
+    elif tampering == "position" and len(clients) < n:
+        d = data.draw(st.sampled_from([x for x in range(1, n + 1) if x not in clients]))
+        claims[i] = (d, k, path)
+    alone = [x for x, kk, p in claims if root_of_path(x, kk, p) != tree.root]
+    assert first_unproven(tree.root, claims) == (alone[0] if alone else None)
