@@ -64,3 +64,22 @@ def test_a_missing_json_says_how_to_make_it_and_a_broken_one_is_refused(tmp_path
     broken.write_text(json.dumps({"points": [{"clients": 1}]}))
     with pytest.raises(ReportError):
         read_scale(broken)
+
+
+def _repeat(seed: int, total: float, *, exact: bool = True) -> dict:
+    return {"seed": seed, "total_cpu_s": total, "protocol_cpu_s": total - 5,
+            "server_cpu_s": total / 8, "floor_s": total / 3, "agreement_floor_s": 25.0,
+            "key_agreements": 500_000, "peak_rss_mb": 600.0, "exact": exact}
+
+
+def test_every_repeat_of_the_largest_point_must_meet_the_targets() -> None:
+    data = _data(80.0, 320.0, 0.009)
+    data["points"][-1]["seed"] = 0
+    data["repeats"] = [_repeat(1, 85.0), _repeat(2, 89.5)]
+    text = "\n".join(scale.section(data))
+    assert "at most 90 s: met" in text and "seeds 0, 1, 2: 80.0 s" in text
+    assert "exact: met (in all 3 runs)" in text
+    data["repeats"] = [_repeat(1, 85.0), _repeat(2, 91.0, exact=False)]
+    text = "\n".join(scale.section(data))
+    assert "at most 90 s: **not met** (80.0 s" in text and "91.0 s" in text
+    assert "exact: **not met**" in text
