@@ -169,20 +169,49 @@ _LOW_ORDER_ROWS = np.array(
 )
 
 
+_WEAK = "is a small-order point: the shared secret is public"
+_REPEAT = "repeats an earlier key"
+# Up to this many keys (a SecAgg+ neighbour list), Python ints beat numpy's per-call cost.
+_SMALL_LIST = 256
+
+
 def refused_public_key(keys: Sequence[bytes]) -> tuple[int, str] | None:
     """The position of the first key of a list :func:`check_public_keys` refuses, and
     why; None if it refuses none. Raises WeakKeyError for a key that is not 32 bytes."""
+    if len(keys) <= _SMALL_LIST:
+        return _refused_few(keys)
+    return _refused_many(keys)
+
+
+def _refused_few(keys: Sequence[bytes]) -> tuple[int, str] | None:
+    """:func:`refused_public_key` one key at a time."""
+    if set(map(type, keys)) - {bytes} or set(map(len, keys)) - {PUBLIC_KEY_BYTES}:
+        raise WeakKeyError("an X25519 public key is 32 bytes")
+    us = [_canonical_u(key) for key in keys]
+    for position, u in enumerate(us):
+        if u in LOW_ORDER_U:
+            return position, _WEAK
+    seen: set[int] = set()
+    for position, u in enumerate(us):
+        if u in seen:
+            return position, _REPEAT
+        seen.add(u)
+    return None
+
+
+def _refused_many(keys: Sequence[bytes]) -> tuple[int, str] | None:
+    """:func:`refused_public_key` vectorized (a complete graph's list of the cohort)."""
     if not keys:
         return None
     rows = _canonical_rows(keys)
     weak = (rows[:, None, :] == _LOW_ORDER_ROWS[None, :, :]).all(axis=2).any(axis=1)
     if weak.any():
-        return int(np.argmax(weak)), "is a small-order point: the shared secret is public"
+        return int(np.argmax(weak)), _WEAK
     values = rows.view(np.dtype((np.void, PUBLIC_KEY_BYTES))).ravel()
     order = np.argsort(values, kind="stable")
     repeats = np.flatnonzero(values[order][1:] == values[order][:-1])
     if repeats.size:
-        return min(int(order[j + 1]) for j in repeats), "repeats an earlier key"
+        return min(int(order[j + 1]) for j in repeats), _REPEAT
     return None
 
 

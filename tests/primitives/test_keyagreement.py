@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from secagg.errors import KeyAgreementError, WeakKeyError
+from secagg.primitives import keyagreement
 from secagg.primitives.keyagreement import (
     KeyPair,
     Label,
@@ -193,8 +194,12 @@ _KEY = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_KEY, max_size=12))
-def test_the_list_check_agrees_with_the_key_by_key_rule(keys: list[bytes]) -> None:
+def test_both_list_checks_agree_with_the_key_by_key_rule(keys: list[bytes]) -> None:
+    # Short lists (a neighbour list) are checked key by key, long ones (a complete
+    # graph's) vectorized: both must give the reference's answer.
     expected = _reference(keys)
+    few, many = keyagreement._refused_few(keys), keyagreement._refused_many(keys)
+    assert few == many
     found = refused_public_key(keys)
     assert (found is None) == (expected is None)
     if expected is not None and found is not None:
@@ -214,6 +219,10 @@ def test_the_list_check_sees_copies_in_another_encoding(entropy) -> None:
         "repeats an earlier key",
     )
     assert refused_public_key([_encode(5 + P25519), *keys, _encode(5)])[0] == 201
+    # Past the short-list size, the vectorized check answers the same.
+    many = [KeyPair.generate(entropy).public for _ in range(keyagreement._SMALL_LIST)]
+    assert refused_public_key([*many, many[3]]) == (len(many), "repeats an earlier key")
+    assert refused_public_key([*many, _encode(LISTED[0])])[0] == len(many)
 
 
 @pytest.mark.parametrize("bad", [b"", b"\x09" * 31, b"\x09" * 33, bytearray(32), "x" * 32])
