@@ -132,7 +132,7 @@ def section(data: dict[str, Any] | None) -> list[str]:
     points = data["points"]
     lines += [
         f"From `python -m benchmarks scale` (commit `{data['commit']}`, one repetition per "
-        f"point, each in a fresh process): SecAgg+, d = {data['dim']:,}, "
+        f"point, each in a fresh process{_repeated(data)}): SecAgg+, d = {data['dim']:,}, "
         f"{data['dropout']:.0%} of clients dropping at a random stage, the degree sized "
         "for that dropout. Inputs stream (each client's is made just before it masks, "
         "and only running sums are kept for the exactness check), so peak RSS is the "
@@ -179,7 +179,15 @@ def section(data: dict[str, Any] | None) -> list[str]:
         "",
     ]
     lines += _verdicts(data)
-    return lines
+    return [*lines, ""]
+
+
+def _repeated(data: dict[str, Any]) -> str:
+    repeats = data.get("repeats", [])
+    if not repeats:
+        return ""
+    times = "once more" if len(repeats) == 1 else f"{len(repeats)} more times"
+    return f", and the largest point {times} with other seeds for its verdicts"
 
 
 def _agreement_us(p: dict[str, Any]) -> float:
