@@ -36,6 +36,7 @@ OUR_KEYS = frozenset({ROUND_KEY, STEP_KEY, REPLY_KEY, PAYLOAD_KEY})
 #: Payloads up to this many bytes travel in a ConfigRecord, larger ones in an ArrayRecord.
 INLINE_BYTES = 64 * 1024
 DEFAULT_WEIGHT_KEY = "num-examples"  # what Flower's FedAvg weights by
+_NPY_MAX_HEAD = 12 + 10_000  # numpy's prefix and its default header size limit
 
 
 R = TypeVar("R", ArrayRecord, ConfigRecord, MetricRecord)
@@ -125,7 +126,10 @@ def _numpy_view(array: Array) -> npt.NDArray[Any]:
     data = array.data
     if array.stype != "numpy.ndarray" or not isinstance(data, bytes):
         return array.numpy()
-    header = _npy_header(data[: _npy_body_offset(data)])
+    offset = _npy_body_offset(data)
+    # Only a header numpy itself would read is parsed (and cached): a length field
+    # pointing past the data or past numpy's header limit goes to Flower.
+    header = _npy_header(data[:offset]) if 0 < offset <= min(len(data), _NPY_MAX_HEAD) else None
     if header is None:
         return array.numpy()
     shape, dtype, offset = header
@@ -164,7 +168,9 @@ def _npy_header(head: bytes) -> tuple[tuple[int, ...], np.dtype[np.generic], int
         return None
     if fortran or dtype.hasobject or stream.tell() != len(head):
         return None
-    return tuple(int(d) for d in shape), dtype, len(head)
+    if any(type(d) is not int for d in shape):  # numpy reads True as a dimension; load refuses it
+        return None
+    return tuple(shape), dtype, len(head)
 
 
 def model_arrays(content: RecordDict) -> tuple[Layout, list[npt.NDArray[np.floating]]]:

@@ -101,9 +101,9 @@ def first_unproven(digest: bytes, claims: Sequence[tuple[int, Keys | None, bytes
 
     Exactly as if :func:`root_of_path` were compared with ``digest`` for each claim, but
     the paths of nearby clients meet below the root: once a path reaches a node that an
-    earlier, verified path reached with the same value and the same siblings above it,
-    its remaining hashes would repeat that path's, so they are skipped. Paths must hold
-    whole levels (the caller checks their length)."""
+    earlier, verified path reached with the same value and the same bytes above it,
+    its remaining hashes would repeat that path's, so they are skipped (any difference,
+    in a sibling or in length, and the path is hashed on by itself)."""
     seen: dict[tuple[int, int], tuple[bytes, bytes, int]] = {}
     sha256 = hashlib.sha256
     for client, keys, path in claims:
@@ -112,12 +112,12 @@ def first_unproven(digest: bytes, claims: Sequence[tuple[int, Keys | None, bytes
         starts = range(0, len(path) - len(path) % LEVEL_BYTES, LEVEL_BYTES)
         for level, start in enumerate(starts):
             earlier = seen.get((level, position))
-            if earlier is not None:
+            if earlier is None:
+                seen[(level, position)] = (value, path, start)
+            else:
                 known, other, other_start = earlier
-                if value != known or path[start:] != other[other_start:]:
-                    return client
-                break
-            seen[(level, position)] = (value, path, start)
+                if value == known and path[start:] == other[other_start:]:
+                    break  # the rest is an earlier verified path's computation
             at = start + (position % ARITY) * HASH_BYTES
             value = sha256(_NODE + path[start:at] + value + path[at : start + LEVEL_BYTES]).digest()
             position //= ARITY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import numpy.typing as npt
@@ -78,6 +79,34 @@ def test_a_damaged_or_pickled_array_is_refused(data: bytes) -> None:
     content = RecordDict({"arrays": ArrayRecord({"w": _raw(data)})})
     with pytest.raises(InputError):
         model_arrays(content)
+
+
+def _header(text: bytes, version: int = 1) -> bytes:
+    """A .npy prefix and header (padded as numpy pads it) of the given version."""
+    prefix = 10 if version == 1 else 12
+    text += b" " * ((64 - (prefix + len(text) + 1) % 64) % 64) + b"\n"
+    size = struct.pack("<H", len(text)) if version == 1 else struct.pack("<I", len(text))
+    return b"\x93NUMPY" + bytes([version, 0]) + size + text
+
+
+def test_a_header_numpy_reads_but_cannot_load_is_refused() -> None:
+    # numpy's header reader takes True for a dimension; np.load then fails: so must we.
+    data = _header(b"{'descr': '<f8', 'fortran_order': False, 'shape': (True, 6), }")
+    content = RecordDict({"arrays": ArrayRecord({"w": _raw(data + bytes(48))})})
+    with pytest.raises(InputError):
+        model_arrays(content)
+
+
+def test_a_header_length_past_the_data_is_not_parsed_or_kept() -> None:
+    # A version 2 length field of 4 GiB: the header is never sliced out and cached.
+    from secagg.flower.records import _npy_header
+
+    _npy_header.cache_clear()
+    data = b"\x93NUMPY\x02\x00" + struct.pack("<I", 2**32 - 1) + bytes(1 << 16)
+    content = RecordDict({"arrays": ArrayRecord({"w": _raw(data)})})
+    with pytest.raises(InputError):
+        model_arrays(content)
+    assert _npy_header.cache_info().currsize == 0
 
 
 def test_an_integer_array_is_refused() -> None:

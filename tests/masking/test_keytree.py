@@ -101,3 +101,16 @@ def test_checking_paths_together_finds_what_checking_each_finds(n, absent, data)
         claims[i] = (d, k, path)
     alone = [x for x, kk, p in claims if root_of_path(x, kk, p) != tree.root]
     assert first_unproven(tree.root, claims) == (alone[0] if alone else None)
+
+
+def test_paths_of_other_lengths_are_each_checked_in_full() -> None:
+    """Two claims that meet at a node but whose remaining bytes differ (a longer path,
+    trailing bytes) are each hashed on by themselves: the result is root_of_path's."""
+    keys = _keys(20, set())
+    tree = KeyTree(20, keys)
+    path = tree.path(5)
+    claims = [(5, keys[5], path), (5, keys[5], path + bytes(7)), (6, keys[6], tree.path(6))]
+    assert first_unproven(tree.root, claims) is None
+    claims.append((6, keys[6], tree.path(6) + bytes(LEVEL_BYTES)))  # one level too many
+    expected = [c for c, k, p in claims if root_of_path(c, k, p) != tree.root]
+    assert expected == [6] and first_unproven(tree.root, claims) == 6
