@@ -149,10 +149,14 @@ def same_key(a: bytes, b: bytes) -> bool:
     return _canonical_u(a) == _canonical_u(b)
 
 
-def _canonical_rows(keys: Sequence[bytes]) -> np.ndarray:
-    """The keys' canonical u-coordinates as little-endian rows of 32 bytes."""
+def _check_key_bytes(keys: Sequence[bytes]) -> None:
     if set(map(type, keys)) - {bytes} or set(map(len, keys)) - {PUBLIC_KEY_BYTES}:
         raise WeakKeyError("an X25519 public key is 32 bytes")
+
+
+def _canonical_rows(keys: Sequence[bytes]) -> np.ndarray:
+    """The keys' canonical u-coordinates as little-endian rows of 32 bytes."""
+    _check_key_bytes(keys)
     rows = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), PUBLIC_KEY_BYTES)
     rows = rows.copy()
     rows[:, -1] &= 0x7F  # bit 255 is ignored
@@ -185,8 +189,7 @@ def refused_public_key(keys: Sequence[bytes]) -> tuple[int, str] | None:
 
 def _refused_few(keys: Sequence[bytes]) -> tuple[int, str] | None:
     """:func:`refused_public_key` one key at a time."""
-    if set(map(type, keys)) - {bytes} or set(map(len, keys)) - {PUBLIC_KEY_BYTES}:
-        raise WeakKeyError("an X25519 public key is 32 bytes")
+    _check_key_bytes(keys)
     us = [_canonical_u(key) for key in keys]
     for position, u in enumerate(us):
         if u in LOW_ORDER_U:

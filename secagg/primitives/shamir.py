@@ -92,10 +92,14 @@ def _check_int(what: str, value: object) -> None:
         raise ShamirError(f"{what} must be an integer, got {type(value).__name__}")
 
 
+def _check_ints(what: str, values: Sequence[object]) -> None:
+    if not all(type(v) is int for v in values):  # the common case in one pass
+        for v in values:
+            _check_int(what, v)
+
+
 def _check_points(xs: Sequence[int]) -> None:
-    if not all(type(x) is int for x in xs):  # the common case in one pass
-        for x in xs:
-            _check_int("a share point", x)
+    _check_ints("a share point", xs)
     if len(set(xs)) != len(xs):
         raise ShamirError("share points must be distinct")
     if not all(0 < x < PRIME for x in xs):
@@ -334,9 +338,7 @@ def _check_shares(shares: Sequence[Share], threshold: int) -> int:
     if threshold < 1:
         raise ShamirError(f"threshold {threshold} must be at least 1")
     xs = [s.x for s in shares]
-    if not all(type(x) is int for x in xs):
-        for x in xs:
-            _check_int("a share point", x)
+    _check_ints("a share point", xs)
     if len(set(xs)) != len(xs):
         raise ShamirError("two shares from the same holder")
     if len(shares) < threshold:
