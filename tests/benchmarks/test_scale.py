@@ -49,6 +49,10 @@ def test_the_section_states_the_targets_met() -> None:
     assert "10,000 clients exact: met" in text
     assert "at most 90 s: met" in text and "at most 4 GB: met" in text
     assert "neighbour count: met" in text
+    # The largest point's CPU against its floors: 80 = 40 keystream + 1 X25519 + 0.5
+    # quantization + 38.5 of the protocol's own work.
+    assert "round's 80.0 s went, by stage (clients and server): quantize 0.5 s" in text
+    assert "together 41.5 s; the other 38.5 s" in text
 
 
 def test_the_section_states_the_targets_not_met() -> None:
